@@ -1,0 +1,191 @@
+"""The `transfer-laws` command line.
+
+Every user error (unknown distribution, impossible size, corrupt file, bad table)
+is raised as one of the project's error types, printed as one clear line, and
+exits with status 2; nothing already computed is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+class UsageError(RuntimeError):
+    """A bad argument the command line itself detects."""
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .artifacts import ArtifactError
+    from .data import DataError
+    from .errors import InputError
+
+    return (UsageError, DataError, ArtifactError, InputError)
+
+
+# --- data ----------------------------------------------------------------------------
+def cmd_data_build(args) -> None:
+    from .data import DataStore
+
+    DataStore(args.data_dir).build(args.names or None, force=args.force)
+    cmd_data_list(argparse.Namespace(data_dir=args.data_dir, json=False, names=args.names))
+
+
+def cmd_data_add(args) -> None:
+    from .data import DataStore
+
+    e = DataStore(args.data_dir).add_local(args.name, args.files, args.license, args.description, args.cleaner,
+                                           drop_python=args.drop_python)
+    print(f"added {args.name}: {e['tokens']['train']:,} train tokens from {len(e['sources'][0]['file_sha256'])} files")
+
+
+def cmd_data_list(args) -> None:
+    from .data import DataStore
+
+    rows = DataStore(args.data_dir).listing()
+    if getattr(args, "names", None):
+        rows = [r for r in rows if r["name"] in args.names]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'name':<14} {'kind':<7} {'MB':>6} {'train tok':>11} {'val tok':>9} {'test tok':>9} {'py-leak':>8}  sha256        license")
+    for r in rows:
+        if not r["built"]:
+            print(f"{r['name']:<14} {r['kind']:<7} {'(not built: transfer-laws data build ' + r['name'] + ')'}")
+            continue
+        mb = f"{r['bytes'] / 1e6:.1f}" if r["bytes"] else "-"
+        leak = f"{100 * r['leakage_share']:.3f}%" if r["leakage_share"] is not None else "-"
+        print(f"{r['name']:<14} {r['kind']:<7} {mb:>6} {r['train_tokens']:>11,} {r['validation_tokens']:>9,} "
+              f"{r['test_tokens']:>9,} {leak:>8}  {(r['sha256'] or '')[:12]}  {r['license'][:60]}")
+
+
+# --- models ----------------------------------------------------------------------------
+def cmd_models(args) -> None:
+    from .model import family_table
+
+    rows = family_table(vocab_size=args.vocab_size)
+    print(f"{'name':<6} {'N (non-emb)':>12} {'layers':>6} {'width':>6} {'heads':>5} {'total params':>13}")
+    for r in rows:
+        print(f"{r['name']:<6} {r['n_params']:>12,} {r['n_layer']:>6} {r['d_model']:>6} {r['n_head']:>5} {r['total_params']:>13,}")
+
+
+# --- runs and sweeps -----------------------------------------------------------------------
+def cmd_sweep(args) -> None:
+    from .study import Study
+
+    study = Study.from_names(args.source, args.target, args.profile, results=args.results, data_dir=args.data_dir)
+    study.sweep(workers=args.workers, limit_s=args.max_minutes * 60 if args.max_minutes else None,
+                device=args.device)
+
+
+def cmd_runs_export(args) -> None:
+    from .records import export_runs
+
+    n = export_runs(Path(args.results), Path(args.output), source=args.source, target=args.target)
+    print(f"wrote {n} runs to {args.output}")
+
+
+# --- fits ------------------------------------------------------------------------------------
+def cmd_fit(args) -> None:
+    from .fitcli import run_fit
+
+    run_fit(args.law, Path(args.runs), as_json=args.json, n_boot=args.bootstrap, seed=args.seed)
+
+
+def cmd_study(args) -> None:
+    from .book import run_study
+
+    run_study(args.source, args.target, args.profile, results=Path(args.results), data_dir=args.data_dir)
+
+
+def cmd_book(args) -> None:
+    from .book import build_book
+
+    build_book(results=Path(args.results), output=Path(args.output))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="transfer-laws", description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", default=None, help="data folder (default: $TRANSFER_LAWS_DATA or ./data)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="build and inspect text distributions").add_subparsers(dest="data_cmd", required=True)
+    b = data.add_parser("build", help="fetch, clean, split and tokenize distributions (idempotent)")
+    b.add_argument("names", nargs="*", help="distributions to build (default: all built-in)")
+    b.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
+    b.set_defaults(func=cmd_data_build)
+    a = data.add_parser("add", help="define a distribution from your own text files")
+    a.add_argument("name")
+    a.add_argument("--files", required=True, help="glob of text files, e.g. 'corpus/**/*.txt' (quote it)")
+    a.add_argument("--license", required=True)
+    a.add_argument("--description", default="")
+    a.add_argument("--cleaner", choices=["code", "prose"], default="code")
+    a.add_argument("--drop-python", action="store_true",
+                   help="drop documents with Python-looking lines (for a source that must not leak into a Python target)")
+    a.set_defaults(func=cmd_data_add)
+    ls = data.add_parser("list", help="distributions with sizes, licenses, leakage and checksums")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_data_list, names=None)
+
+    m = sub.add_parser("models", help="print the model family table")
+    m.add_argument("--vocab-size", type=int, default=4096)
+    m.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("sweep", help="run every missing run of a study (resumable)")
+    s.add_argument("--source", required=True)
+    s.add_argument("--target", required=True)
+    s.add_argument("--profile", required=True, help="smoke, cpu, gpu, or a path to a profile .toml")
+    s.add_argument("--results", default="results")
+    s.add_argument("--workers", type=int, default=1, help="parallel local processes (1 = sequential)")
+    s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    s.add_argument("--max-minutes", type=float, default=None, help="stop starting new runs after this long")
+    s.set_defaults(func=cmd_sweep)
+
+    runs = sub.add_parser("runs", help="run records").add_subparsers(dest="runs_cmd", required=True)
+    e = runs.add_parser("export", help="write the RUNS.csv table the fits read")
+    e.add_argument("--results", default="results")
+    e.add_argument("--source")
+    e.add_argument("--target")
+    e.add_argument("-o", "--output", required=True)
+    e.set_defaults(func=cmd_runs_export)
+
+    f = sub.add_parser("fit", help="fit a transfer law to a RUNS.csv table")
+    f.add_argument("law", choices=["hernandez", "barnett"])
+    f.add_argument("--runs", required=True)
+    f.add_argument("--json", action="store_true")
+    f.add_argument("--bootstrap", type=int, default=1000)
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=cmd_fit)
+
+    st = sub.add_parser("study", help="sweep, fit and add a pair's pages to the book")
+    st.add_argument("--source", required=True)
+    st.add_argument("--target", required=True)
+    st.add_argument("--profile", default="cpu")
+    st.add_argument("--results", default="results")
+    st.set_defaults(func=cmd_study)
+
+    bk = sub.add_parser("book", help="execute the notebooks and build the HTML book").add_subparsers(dest="book_cmd", required=True)
+    bb = bk.add_parser("build")
+    bb.add_argument("--results", default="results")
+    bb.add_argument("--output", default="_build")
+    bb.set_defaults(func=cmd_book)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except _user_errors() as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished work is kept, rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

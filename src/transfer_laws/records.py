@@ -1,0 +1,174 @@
+"""Run records: one JSON file per finished run, named by the hash of its config.
+
+A record holds the config, the best validation loss (with the step and tokens
+where it was reached), the whole curve, and provenance (git commit, library
+versions, hardware, seed, wall time, tokens/s). Records are written atomically
+and never rewritten; the loader validates each one and names the file of any
+record it cannot read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Iterator
+
+from .atomic import atomic_write_text
+from .errors import InputError
+
+RUNS_DIR = "runs"
+KINDS = ("pretrain", "scratch", "finetune")
+REQUIRED = {"config", "run_id", "result", "curve", "provenance"}
+RESULT_KEYS = {"best_loss", "best_step", "best_tokens", "n_params"}
+EXPORT_COLUMNS = ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
+
+
+class CorruptRecordError(InputError):
+    """A run record exists but cannot be read or fails validation."""
+
+
+def run_id(config: dict[str, Any]) -> str:
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def record_path(results: Path, rid: str) -> Path:
+    return Path(results) / RUNS_DIR / f"{rid}.json"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def hardware(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.get_num_threads()} threads)"
+
+
+def provenance(device: str, seed: int, wall_s: float, tokens_per_s: float) -> dict[str, Any]:
+    import torch
+    import transformers
+
+    return {
+        "git_commit": git_commit(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+        "hardware": hardware(device),
+        "device": device,
+        "seed": seed,
+        "wall_s": round(wall_s, 3),
+        "tokens_per_s": round(tokens_per_s, 1),
+    }
+
+
+def write_record(results: Path, record: dict[str, Any]) -> Path:
+    validate(record, "<new record>")
+    path = record_path(results, record["run_id"])
+    if path.exists():
+        raise FileExistsError(f"{path} already exists; finished runs are never rewritten")
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def validate(record: Any, name: str) -> None:
+    if not isinstance(record, dict):
+        raise CorruptRecordError(f"{name}: a run record must be a JSON object")
+    missing = REQUIRED - set(record)
+    if missing:
+        raise CorruptRecordError(f"{name}: missing {', '.join(sorted(missing))}")
+    cfg, res = record["config"], record["result"]
+    if cfg.get("kind") not in KINDS:
+        raise CorruptRecordError(f"{name}: unknown kind {cfg.get('kind')!r}")
+    if run_id(cfg) != record["run_id"]:
+        raise CorruptRecordError(f"{name}: run_id does not match the hash of its config (edited by hand?)")
+    if not RESULT_KEYS <= set(res):
+        raise CorruptRecordError(f"{name}: result lacks {', '.join(sorted(RESULT_KEYS - set(res)))}")
+    loss = res["best_loss"]
+    if not isinstance(loss, (int, float)) or not (0 < loss < 100):
+        raise CorruptRecordError(f"{name}: best_loss {loss!r} is not a finite positive loss")
+
+
+def load_record(path: Path) -> dict[str, Any]:
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptRecordError(
+            f"corrupt run record {path}: {e}. Move it away and rerun the sweep to redo that run.") from None
+    try:
+        validate(rec, str(path))
+    except CorruptRecordError as e:
+        raise CorruptRecordError(f"corrupt run record {e}. Move it away and rerun the sweep to redo that run.") from None
+    if Path(path).stem != rec["run_id"]:
+        raise CorruptRecordError(f"corrupt run record {path}: file name does not match run_id {rec['run_id']}")
+    return rec
+
+
+def iter_records(results: Path) -> Iterator[dict[str, Any]]:
+    folder = Path(results) / RUNS_DIR
+    if not folder.exists():
+        return
+    for path in sorted(folder.glob("*.json")):
+        yield load_record(path)
+
+
+def load_records(results: Path) -> list[dict[str, Any]]:
+    return list(iter_records(results))
+
+
+def runs_table_rows(records: list[dict[str, Any]], source: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
+    """The RUNS.csv rows (see transfer_laws.runs_table) of scratch and finetune records."""
+    pretrain = {r["run_id"]: r for r in records if r["config"]["kind"] == "pretrain"}
+    rows = []
+    for r in records:
+        c = r["config"]
+        if c["kind"] == "pretrain":
+            continue
+        src = pretrain.get(c.get("pretrain_id"), {}).get("config", {}).get("source") if c["kind"] == "finetune" else None
+        if target and c["target"] != target:
+            continue
+        if source and c["kind"] == "finetune" and src != source:
+            continue
+        rows.append({
+            "kind": c["kind"],
+            "n_params": r["result"]["n_params"],
+            "tokens": c["tokens"],
+            "pretrain_tokens": pretrain[c["pretrain_id"]]["config"]["tokens"] if c["kind"] == "finetune" else "",
+            "loss": r["result"]["best_loss"],
+            "source": src or "",
+            "target": c["target"],
+            "seed": c["seed"],
+        })
+    rows.sort(key=lambda x: (x["kind"], x["source"], x["n_params"], str(x["pretrain_tokens"]), x["tokens"], x["seed"]))
+    return rows
+
+
+def export_runs(results: Path, output: Path, source: str | None = None, target: str | None = None) -> int:
+    rows = runs_table_rows(load_records(results), source, target)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    return len(rows)

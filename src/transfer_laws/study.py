@@ -1,0 +1,225 @@
+"""Studies: (source, target, profile) -> the plan of runs -> a resumable sweep.
+
+A profile (``profiles/*.toml``) is plain data: model sizes, the from-scratch D grid,
+the fine-tuning D_F grid, the pre-training sizes, and the hyperparameters of each
+run kind. ``plan`` turns it into run configs; ``Study.sweep`` runs the ones whose
+record is missing, pre-training first, and can be killed at any moment: a run's
+record is written atomically when it finishes, so a restart loses at most the run
+in flight and rewrites nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol
+
+from .data import DataError, DataStore
+from .errors import InputError
+from .model import shape_for
+from .records import record_path, run_id
+from .runs import execute_run
+from .train import TrainConfig
+
+BUILTIN_PROFILES = ("smoke", "cpu", "gpu")
+
+
+def load_profile(name_or_path: str) -> dict[str, Any]:
+    if name_or_path in BUILTIN_PROFILES:
+        text = resources.files("transfer_laws").joinpath(f"profiles/{name_or_path}.toml").read_text()
+    else:
+        p = Path(name_or_path)
+        if not p.exists():
+            raise InputError(f"unknown profile {name_or_path!r}: use one of {', '.join(BUILTIN_PROFILES)} "
+                             f"or a path to a profile .toml")
+        text = p.read_text()
+    try:
+        prof = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"profile {name_or_path!r} is not valid TOML: {e}") from None
+    for key in ("sizes", "scratch_tokens", "finetune_tokens", "pretrain_tokens", "n_ctx"):
+        if key not in prof:
+            raise InputError(f"profile {name_or_path!r} lacks {key!r}")
+    for key in ("sizes", "scratch_tokens", "finetune_tokens"):
+        if any((not isinstance(v, int)) or v <= 0 for v in prof[key]):
+            raise InputError(f"profile {name_or_path!r}: every value of {key!r} must be a positive integer")
+    known = set(TrainConfig.__dataclass_fields__)
+    for kind in ("pretrain", "scratch", "finetune"):
+        bad = set(prof.get(kind, {})) - known
+        if bad:
+            raise InputError(f"profile {name_or_path!r}: unknown hyperparameters in [{kind}]: {', '.join(sorted(bad))}")
+    prof.setdefault("name", name_or_path)
+    prof.setdefault("seeds", [0])
+    return prof
+
+
+def _train_cfg(prof: dict[str, Any], kind: str) -> dict[str, Any]:
+    base = {k: v for k, v in prof.get("train", {}).items()}
+    return TrainConfig(**{**base, **prof.get(kind, {})}).to_dict()
+
+
+def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> list[dict[str, Any]]:
+    """Every run of the study, as configs. Pretrain configs come first."""
+    vocab = (store.manifest().get("tokenizer") or {}).get("vocab_size")
+    if vocab is None:
+        raise DataError("no tokenizer is built; run `transfer-laws data build` (or `data add`) first.")
+    sizes = {"source": store.split_tokens(source, "train"), "target": store.split_tokens(target, "train")}
+    n_ctx = prof["n_ctx"]
+    # One pre-training size p for every N (Hernandez); a grid of p at one N (Barnett).
+    main_p = prof["pretrain_tokens"]["main"]
+    gap = prof["pretrain_tokens"].get("grid", [])
+    gap_size = prof["pretrain_tokens"].get("grid_size", prof["sizes"][0])
+    for what, values, limit in (("scratch_tokens", prof["scratch_tokens"], sizes["target"]),
+                                ("finetune_tokens", prof["finetune_tokens"], sizes["target"]),
+                                ("pretrain_tokens", [main_p, *gap], sizes["source"])):
+        dist = target if what != "pretrain_tokens" else source
+        for v in values:
+            if v > limit:
+                raise DataError(f"profile {prof['name']!r} asks for {what}={v:,}, but {dist!r} has only "
+                                f"{limit:,} train tokens. Lower it in the profile or use a larger distribution.")
+            if v <= n_ctx:
+                raise InputError(f"profile {prof['name']!r}: {what}={v} is not longer than one context ({n_ctx}).")
+
+    def cfg(kind: str, n: int, tokens: int, seed: int, **extra) -> dict[str, Any]:
+        shape = shape_for(n, vocab, n_ctx)
+        c = {"kind": kind, "n_target": n, "shape": shape.to_dict(), "tokens": tokens, "seed": seed,
+             "train": _train_cfg(prof, kind), "tokenizer_sha256": store.manifest()["tokenizer"]["sha256"]}
+        c.update(extra)
+        return c
+
+    src_sha = store.manifest()["distributions"][source]["tokens_sha256"]["train"]
+    tgt_sha = store.manifest()["distributions"][target]["tokens_sha256"]["train"]
+    pretrains, scratch, finetunes = [], [], []
+    for seed in prof["seeds"]:
+        pre_of: dict[tuple[int, int], dict] = {}
+        for n in prof["sizes"]:
+            pre_of[(n, main_p)] = cfg("pretrain", n, main_p, seed, source=source, data_sha256=src_sha)
+        for p in gap:
+            pre_of.setdefault((gap_size, p), cfg("pretrain", gap_size, p, seed, source=source, data_sha256=src_sha))
+        pretrains.extend(pre_of.values())
+        for n in prof["sizes"]:
+            for d in prof["scratch_tokens"]:
+                scratch.append(cfg("scratch", n, d, seed, target=target, data_sha256=tgt_sha))
+        for (n, p), pre in pre_of.items():
+            for d in prof["finetune_tokens"]:
+                finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
+                                     pretrain=pre, pretrain_id=run_id(pre)))
+    return pretrains + scratch + finetunes
+
+
+def _cost(c: dict[str, Any]) -> float:
+    t = c["train"]
+    return c["n_target"] * min(t["max_tokens"], t["max_epochs"] * c["tokens"])
+
+
+class Executor(Protocol):
+    """Runs configs and yields (config, record or exception) as each finishes.
+    A cluster engine (e.g. Ray) implements this same method."""
+
+    def map(self, fn: Callable[..., dict], configs: Iterable[dict], **kwargs) -> Iterator[tuple[dict, Any]]: ...
+
+
+class SequentialExecutor:
+    def map(self, fn, configs, **kwargs):
+        for c in configs:
+            try:
+                yield c, fn(c, **kwargs)
+            except (DataError, InputError):
+                raise
+            except Exception as e:  # a failed run is reported and the sweep goes on
+                yield c, e
+
+
+class ProcessPoolExecutorAdapter:
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def map(self, fn, configs, **kwargs):
+        import multiprocessing as mp
+
+        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_one_thread) as pool:
+            futures = {pool.submit(fn, c, **kwargs, progress=False): c for c in configs}
+            for fut in as_completed(futures):
+                try:
+                    yield futures[fut], fut.result()
+                except Exception as e:
+                    yield futures[fut], e
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def make_executor(workers: int) -> Executor:
+    return SequentialExecutor() if workers <= 1 else ProcessPoolExecutorAdapter(workers)
+
+
+@dataclass
+class Study:
+    source: str
+    target: str
+    profile: dict[str, Any]
+    results: Path
+    data_dir: str | None = None
+
+    @classmethod
+    def from_names(cls, source: str, target: str, profile: str, results: str | Path = "results",
+                   data_dir: str | None = None) -> "Study":
+        if source == target:
+            raise InputError(f"source and target are both {source!r}; a transfer study needs two distributions.")
+        return cls(source, target, load_profile(profile), Path(results), data_dir)
+
+    def configs(self) -> list[dict[str, Any]]:
+        return plan(self.source, self.target, self.profile, DataStore(self.data_dir))
+
+    def status(self) -> dict[str, list[dict]]:
+        done, missing = [], []
+        for c in self.configs():
+            (done if record_path(self.results, run_id(c)).exists() else missing).append(c)
+        return {"done": done, "missing": missing}
+
+    def sweep(self, workers: int = 1, limit_s: float | None = None, device: str | None = None,
+              log: Callable[[str], None] = print) -> dict[str, int]:
+        st = self.status()
+        skipped = len(st["done"])
+        t0 = time.monotonic()
+        done = failed = 0
+        ex = make_executor(workers)
+        log(f"study {self.source} -> {self.target} ({self.profile['name']}): {skipped} runs already done, "
+            f"{len(st['missing'])} to run")
+        # Smallest models first, and within a size pre-training, then from scratch,
+        # then fine-tuning: a sweep stopped part-way leaves complete data for the
+        # smaller sizes, which the fits can already use.
+        for n in sorted({c["n_target"] for c in st["missing"]}):
+            for stage in ("pretrain", "scratch", "finetune"):
+                todo = sorted((c for c in st["missing"] if c["kind"] == stage and c["n_target"] == n), key=_cost)
+                if limit_s is not None:
+                    todo = _within(todo, t0, limit_s)
+                for c, out in ex.map(execute_run, todo, results=self.results, data_dir=self.data_dir, device=device):
+                    if isinstance(out, Exception):
+                        failed += 1
+                        log(f"  FAILED {c['kind']} N~{c['n_target']:,} D={c['tokens']:,}: {out}")
+                    else:
+                        done += 1
+                        r = out["result"]
+                        log(f"  done {c['kind']:<8} N={r['n_params']:>9,} D={c['tokens']:>10,} "
+                            f"loss={r['best_loss']:.4f} ({out['provenance']['wall_s']:.0f}s, "
+                            f"{out['provenance']['tokens_per_s']:,.0f} tok/s)")
+        remaining = len(self.status()["missing"])
+        log(f"summary: {done} run now, {skipped} skipped (already done), {failed} failed, {remaining} remain"
+            + (f"; rerun the same command to continue" if remaining else ""))
+        return {"done": done, "skipped": skipped, "failed": failed, "remaining": remaining}
+
+
+def _within(todo: list[dict], t0: float, limit_s: float) -> Iterator[dict]:
+    for c in todo:
+        if time.monotonic() - t0 > limit_s:
+            return
+        yield c
