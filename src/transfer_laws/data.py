@@ -157,8 +157,12 @@ class DataStore:
             files = sorted(p for p in glob.glob(d["files"], recursive=True) if os.path.isfile(p))
             if not files:
                 raise DataError(f"{name}: no files match {d['files']!r} any more.")
-            rec = {"files": d["files"], "file_sha256": {f: sha256_file(Path(f)) for f in files}}
-            yield rec, ((f, Path(f).read_bytes()) for f in files), None
+            root = _glob_root(d["files"])
+            rel = {f: os.path.relpath(f, root) for f in files}
+            rec = {"files": d["files"], "file_sha256": {rel[f]: sha256_file(Path(f)) for f in files}}
+            # Ids are relative to the pattern's fixed prefix, so the same files give
+            # the same documents and splits wherever they lie.
+            yield rec, ((f"local:{rel[f]}", Path(f).read_bytes()) for f in files), None
             return
         for src in d["sources"]:
             art = Artifact.parse(src["artifact"])
@@ -424,6 +428,16 @@ class DataStore:
                            or [s.get("artifact") for s in self.recipes.get(name, {}).get("sources", [])],
             })
         return rows
+
+
+def _glob_root(pattern: str) -> str:
+    parts = Path(pattern).parts
+    fixed = []
+    for part in parts:
+        if glob.has_magic(part):
+            break
+        fixed.append(part)
+    return str(Path(*fixed)) if fixed else "."
 
 
 def _mix_leakage(parts: list[dict[str, Any]]) -> dict[str, Any]:

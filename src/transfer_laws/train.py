@@ -36,7 +36,7 @@ class TrainConfig:
     batch_size: int = 32
     max_tokens: int = 20_000_000  # cap on tokens processed (all epochs)
     max_epochs: float = 100.0  # cap relative to D
-    min_tokens: int = 0  # never stop early before this many tokens
+    min_tokens: int = 0  # floor of the schedule length: a small D still gets enough steps to converge
     eval_tokens: int = 65_536  # size of the fixed validation set
     eval_interval: int = 200  # regular evaluation every this many steps ...
     eval_growth: float = 1.3  # ... and log-spaced before that
@@ -136,7 +136,7 @@ def train(
     opt = make_optimizer(model, cfg, device)
 
     tokens_per_step = cfg.batch_size * n_ctx
-    total_tokens = int(min(cfg.max_tokens, max(cfg.max_epochs * D, tokens_per_step)))
+    total_tokens = int(min(cfg.max_tokens, max(cfg.max_epochs * D, cfg.min_tokens, tokens_per_step)))
     total_steps = max(1, total_tokens // tokens_per_step)
     offsets_arange = torch.arange(n_ctx + 1, device=data.device)
 
@@ -164,7 +164,7 @@ def train(
                 since_best += 1
             bar.set_postfix(val=f"{v:.4f}", best=f"{best[0]:.4f}")
             next_eval = min(step + cfg.eval_interval, max(step + 1, int(math.ceil(step * cfg.eval_growth))))
-            if since_best >= cfg.patience and tokens >= cfg.min_tokens:
+            if since_best >= cfg.patience and step > 2 * cfg.warmup_steps:
                 stopped = "early_stop"
                 break
             if step >= total_steps:

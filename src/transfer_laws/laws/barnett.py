@@ -1,0 +1,175 @@
+"""Transfer-gap laws in pre-training data p and fine-tuning data f (Barnett 2024).
+
+The registered form ``barnett`` is
+
+    L(p, f) = (A · p^(−α) + G) · f^(−β) + E
+
+This is our best reading of the paper's law; it has NOT been checked against the
+paper's text, which is why it is one named form among several. G, the transfer
+gap, is the part of the fine-tuning-limited loss that no amount of pre-training
+removes: small G means pre-training substitutes for target data cheaply, large G
+means target data is the better buy.
+
+Every form is fitted the same way (Epoch AI's Chinchilla replication): Huber loss
+on log-loss residuals, a grid of starting points, L-BFGS-B on log-parameters, and
+percentile bootstrap intervals that resample runs. Forms are compared on AIC and
+on leave-one-out error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from ..errors import InputError
+from .results import FitResults
+from .runs_table import read_runs
+
+
+@dataclass(frozen=True)
+class LawForm:
+    name: str
+    params: tuple[str, ...]
+    fn: Callable[[dict, np.ndarray, np.ndarray], np.ndarray]
+    starts: dict[str, tuple[float, ...]]  # grid of starting values per parameter
+    doc: str
+
+
+def _barnett(p, P, F):
+    return (p["A"] * P ** (-p["alpha"]) + p["G"]) * F ** (-p["beta"]) + p["E"]
+
+
+def _no_gap(p, P, F):
+    return p["A"] * P ** (-p["alpha"]) * F ** (-p["beta"]) + p["E"]
+
+
+def _additive(p, P, F):
+    return p["A"] * P ** (-p["alpha"]) + p["B"] * F ** (-p["beta"]) + p["E"]
+
+
+LAWS: dict[str, LawForm] = {
+    "barnett": LawForm("barnett", ("A", "alpha", "G", "beta", "E"), _barnett,
+                       {"A": (1.0, 30.0), "alpha": (0.1, 0.5), "G": (0.1, 3.0), "beta": (0.05, 0.3), "E": (0.5, 2.0)},
+                       "(A·p^−α + G)·f^−β + E — our reading of Barnett (2024), unconfirmed"),
+    "no_gap": LawForm("no_gap", ("A", "alpha", "beta", "E"), _no_gap,
+                      {"A": (1.0, 30.0), "alpha": (0.05, 0.3), "beta": (0.05, 0.3), "E": (0.5, 2.0)},
+                      "A·p^−α·f^−β + E — the same law with G = 0"),
+    "additive": LawForm("additive", ("A", "alpha", "B", "beta", "E"), _additive,
+                        {"A": (1.0, 30.0), "alpha": (0.1, 0.5), "B": (1.0, 30.0), "beta": (0.1, 0.5), "E": (0.5, 2.0)},
+                        "A·p^−α + B·f^−β + E — independent data terms (Chinchilla-like)"),
+}
+
+HUBER_DELTA = 1e-3
+
+
+def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
+
+
+def _objective(x, form: LawForm, P, F, L):
+    p = dict(zip(form.params, np.exp(x)))
+    with np.errstate(all="ignore"):
+        pred = form.fn(p, P, F)
+        r = np.log(pred) - np.log(L)
+    if not np.all(np.isfinite(r)):
+        return 1e6
+    return float(np.sum(_huber(r)))
+
+
+def _starts(form: LawForm, L: np.ndarray, limit: int | None = None) -> list[np.ndarray]:
+    grids = []
+    for name in form.params:
+        vals = form.starts[name]
+        if name == "E":
+            vals = tuple(v * L.min() / 2 for v in vals)  # scale E to the data
+        grids.append(np.log(vals))
+    mesh = np.array(np.meshgrid(*grids)).reshape(len(grids), -1).T
+    return list(mesh[:limit] if limit else mesh)
+
+
+def _fit_once(form: LawForm, P, F, L, starts) -> tuple[np.ndarray, float]:
+    best_x, best_f = None, np.inf
+    for x0 in starts:
+        r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B",
+                     bounds=[(-30, 30)] * len(x0), options={"maxiter": 2000})
+        if r.fun < best_f:
+            best_x, best_f = r.x, r.fun
+    return best_x, best_f
+
+
+def _prepare(runs) -> pd.DataFrame:
+    df = read_runs(runs)
+    ft = df[df["kind"] == "finetune"]
+    if ft.empty:
+        raise InputError("the runs table has no finetune runs; the transfer-gap law is fitted on fine-tuned runs.")
+    return ft
+
+
+def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_params: float | None = None) -> FitResults:
+    """Fit a transfer-gap law to the fine-tuned runs (at one model size: the largest
+    number of distinct p values, unless ``n_params`` is given)."""
+    if law not in LAWS:
+        raise InputError(f"unknown law {law!r}; registered: {', '.join(LAWS)}")
+    form = LAWS[law]
+    ft = _prepare(runs)
+    if n_params is None:
+        n_params = ft.groupby("n_params")["pretrain_tokens"].nunique().idxmax()
+    pts = ft[ft["n_params"] == n_params]
+    n_p, n_f = pts["pretrain_tokens"].nunique(), pts["tokens"].nunique()
+    if len(pts) < len(form.params) + 1 or n_p < 2 or n_f < 2:
+        raise InputError(f"too few points for the {law} law at N={n_params:.4g}: {len(pts)} runs over {n_p} "
+                         f"pre-training and {n_f} fine-tuning sizes; it needs more than {len(form.params)} runs "
+                         f"over at least 2 of each.")
+    P, F, L = (pts[c].to_numpy(float) for c in ("pretrain_tokens", "tokens", "loss"))
+    x, fval = _fit_once(form, P, F, L, _starts(form, L))
+    params = pd.Series(dict(zip(form.params, np.exp(x))))
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(L), len(L))
+        if len(np.unique(P[idx])) < 2 or len(np.unique(F[idx])) < 2:
+            continue
+        xb, _ = _fit_once(form, P[idx], F[idx], L[idx], [x])  # warm start at the full-data optimum
+        boots.append(dict(zip(form.params, np.exp(xb))))
+    resid = np.log(form.fn(params, P, F)) - np.log(L)
+    n, k = len(L), len(form.params)
+    sigma2 = float(np.mean(resid**2))
+    info = {
+        "form": form.doc,
+        "n_params_model": float(n_params),
+        "n_points": int(n),
+        "rmse_log_loss": float(np.sqrt(sigma2)),
+        "aic": float(n * np.log(max(sigma2, 1e-300)) + 2 * k),
+        "huber_delta": HUBER_DELTA,
+    }
+    return FitResults(law, params, pd.DataFrame(boots) if boots else None, None, info,
+                      lambda p, P, F: form.fn(p, np.asarray(P, float), np.asarray(F, float)))
+
+
+def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
+    """Every registered form: AIC, in-sample RMSE and leave-one-out RMSE of log-loss."""
+    ft = _prepare(runs)
+    rows = []
+    for name, form in LAWS.items():
+        try:
+            fit = fit_barnett(ft, name, n_boot=0, n_params=n_params)
+        except InputError:
+            continue
+        pts = ft[ft["n_params"] == fit.info["n_params_model"]]
+        P, F, L = (pts[c].to_numpy(float) for c in ("pretrain_tokens", "tokens", "loss"))
+        x0 = np.log(fit.params.to_numpy())
+        errs = []
+        for i in range(len(L)):
+            m = np.arange(len(L)) != i
+            xi, _ = _fit_once(form, P[m], F[m], L[m], [x0])
+            pred = form.fn(dict(zip(form.params, np.exp(xi))), P[i:i + 1], F[i:i + 1])
+            errs.append(float(np.log(pred[0]) - np.log(L[i])))
+        rows.append({"law": name, "k": len(form.params), "aic": fit.info["aic"],
+                     "rmse_log_loss": fit.info["rmse_log_loss"], "loo_rmse_log_loss": float(np.sqrt(np.mean(np.square(errs)))),
+                     "form": form.doc})
+    return pd.DataFrame(rows).sort_values("aic").reset_index(drop=True)

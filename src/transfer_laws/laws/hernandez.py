@@ -1,0 +1,162 @@
+"""The Hernandez et al. (2021) law of effective data transferred:
+
+    D_T = k · D_F^α · N^β        (eq. 1.1)
+
+fitted as ``log D_T = log k + α log D_F + β log N`` by statsmodels OLS (analytic
+intervals, which treat D_T as measured), by statsmodels RLM with Huber's T
+(robust), and with percentile bootstrap intervals. The bootstrap resamples whole
+runs, from-scratch runs within each N and fine-tuned runs, and redoes everything
+downstream (the per-N curves, D_E, the selection, the fit), so its intervals carry
+the uncertainty of the from-scratch curves too; they are the ones we report.
+
+Which points enter is explicit; each rule reports how many points it dropped:
+
+- ``finite``: D_E is finite (the fine-tuned loss is above the from-scratch asymptote);
+- ``positive``: D_T > 0 (the law is a power law in D_T);
+- ``low_data``: D_F ≤ ``low_data_fraction`` · D(N), D(N) being the data N needs to
+  come within 1% of its infinite-data loss (the paper fits the low-data regime only);
+- ``resolvable``: D_T / D_F ≥ ``min_ratio``. Where the fine-tuned and from-scratch
+  curves nearly meet, a loss difference within the noise moves D_T by orders of
+  magnitude; this rule keeps the points where transfer is at least a
+  ``min_ratio`` share of D_F;
+- ``extrapolated`` (off by default): D_E read beyond the measured from-scratch range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from ..errors import InputError
+from .effective_data import effective_data
+from .scratch import fit_curves
+from .results import FitResults
+from .runs_table import read_runs
+
+
+@dataclass(frozen=True)
+class Selection:
+    low_data_fraction: float | None = 0.1
+    min_ratio: float = 0.05
+    drop_extrapolated: bool = False
+
+
+def select_points(ed: pd.DataFrame, sel: Selection) -> tuple[pd.DataFrame, dict[str, int]]:
+    keep = np.ones(len(ed), dtype=bool)
+    dropped: dict[str, int] = {}
+
+    def rule(name: str, ok: np.ndarray) -> None:
+        nonlocal keep
+        dropped[name] = int((keep & ~ok).sum())
+        keep &= ok
+
+    rule("finite", np.isfinite(ed["D_E"].to_numpy()))
+    rule("positive", (ed["D_T"] > 0).to_numpy())
+    if ed["D_T"].gt(0).sum() == 0:
+        raise InputError("every fine-tuned run has D_T ≤ 0 (no run beats the from-scratch curve at its D_F): "
+                         "there is no transfer to fit. Check that the fine-tuned runs start from pre-trained weights.")
+    if sel.low_data_fraction is not None:
+        rule("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy())
+    rule("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy())
+    if sel.drop_extrapolated:
+        rule("extrapolated", ~ed["extrapolated"].to_numpy())
+    return ed[keep].reset_index(drop=True), dropped
+
+
+def _design(pts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    X = np.column_stack([np.ones(len(pts)), np.log(pts["D_F"]), np.log(pts["N"] if "N" in pts else pts["n_params"])])
+    return X, np.log(pts["D_T"].to_numpy(float))
+
+
+def _to_params(b: np.ndarray) -> dict[str, float]:
+    return {"k": float(np.exp(b[0])), "alpha": float(b[1]), "beta": float(b[2])}
+
+
+def predict_dt(params: pd.Series, D_F, N) -> np.ndarray:
+    return params["k"] * np.asarray(D_F, float) ** params["alpha"] * np.asarray(N, float) ** params["beta"]
+
+
+def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
+                  robust: bool = False) -> FitResults:
+    """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame."""
+    sel = selection or Selection()
+    table = None
+    if isinstance(runs, pd.DataFrame) and "D_T" in runs:
+        df = runs
+    else:
+        table = read_runs(runs)
+        curves = fit_curves(table)
+        df = effective_data(table, curves)
+    pts, dropped = select_points(df, sel)
+    if len(pts) < 4:
+        raise InputError(f"only {len(pts)} fine-tuned points survive selection (dropped: {dropped}); the law has "
+                         f"3 constants and needs at least 4. Add runs, or relax the selection "
+                         f"(low_data_fraction, min_ratio).")
+    if pts["n_params"].nunique() < 2 or pts["D_F"].nunique() < 2:
+        raise InputError("the selected points need at least 2 model sizes and 2 fine-tuning sizes to separate α from β.")
+    X, y = _design(pts)
+    ols = sm.OLS(y, X).fit()
+    rlm = sm.RLM(y, X, M=sm.robust.norms.HuberT()).fit()
+    main = rlm if robust else ols
+    params = pd.Series(_to_params(main.params))
+    ci = main.conf_int(0.05)
+    ols_ci = pd.DataFrame({0: [np.exp(ci[0, 0]), ci[1, 0], ci[2, 0]], 1: [np.exp(ci[0, 1]), ci[1, 1], ci[2, 1]]},
+                          index=["k", "alpha", "beta"])
+    rng = np.random.default_rng(seed)
+    boots = []
+    if table is not None:
+        scratch = table[table["kind"] == "scratch"]
+        groups = [g.index.to_numpy() for _, g in scratch.groupby("n_params")]
+        ft_idx = table.index[table["kind"] == "finetune"].to_numpy()
+    for _ in range(n_boot):
+        if table is None:  # only D_T given: resample the selected points
+            idx = rng.integers(0, len(y), len(y))
+            Xb, yb = X[idx], y[idx]
+        else:
+            take = [g[rng.integers(0, len(g), len(g))] for g in groups]
+            take.append(ft_idx[rng.integers(0, len(ft_idx), len(ft_idx))])
+            tb = table.loc[np.concatenate(take)]
+            try:
+                pb, _ = select_points(effective_data(tb, fit_curves(tb, starts=curves)), sel)
+            except InputError:
+                continue
+            Xb, yb = _design(pb)
+        if len(yb) < 4 or np.linalg.matrix_rank(Xb) < 3:
+            continue
+        b, *_ = np.linalg.lstsq(Xb, yb, rcond=None)
+        boots.append(_to_params(b))
+    resid = y - X @ main.params
+    info = {
+        "n_points": int(len(pts)),
+        "dropped": dropped,
+        "selection": {"low_data_fraction": sel.low_data_fraction, "min_ratio": sel.min_ratio,
+                      "drop_extrapolated": sel.drop_extrapolated},
+        "method": "RLM (Huber T) on log D_T" if robust else "OLS on log D_T",
+        "r_squared": float(ols.rsquared),
+        "rmse_log_dt": float(np.sqrt(np.mean(resid**2))),
+        "robust_params": _to_params(rlm.params),
+        "used": pts[["n_params", "D_F", "pretrain_tokens", "loss", "D_E", "D_T"]].to_dict("records"),
+    }
+    return FitResults("hernandez", params, pd.DataFrame(boots) if boots else None, ols_ci, info,
+                      lambda p, D_F, N: predict_dt(p, D_F, N))
+
+
+def logit_fraction_fit(ed: pd.DataFrame) -> FitResults:
+    """Appendix C: logit(D_T/D_E) against log N, one intercept per D_F and a common
+    slope, which the paper reads as ≈ β."""
+    pts = ed[(ed["D_T"] > 0) & np.isfinite(ed["D_E"])]
+    if pts["D_F"].nunique() < 1 or len(pts) < 3:
+        raise InputError("too few points with D_T > 0 for the logit view.")
+    f = pts["fraction_transfer"].clip(1e-6, 1 - 1e-6)
+    logit = np.log(f / (1 - f))
+    dums = pd.get_dummies(pts["D_F"].astype(float), prefix="DF", dtype=float)
+    X = np.column_stack([dums.to_numpy(), np.log(pts["n_params"].to_numpy(float))])
+    res = sm.OLS(logit.to_numpy(), X).fit()
+    slope = res.params[-1]
+    ci = res.conf_int()[-1]
+    return FitResults("logit_fraction", pd.Series({"slope": slope}), None,
+                      pd.DataFrame({0: [ci[0]], 1: [ci[1]]}, index=["slope"]),
+                      {"intercepts": dict(zip(dums.columns, res.params[:-1].tolist())), "n_points": int(len(pts))})

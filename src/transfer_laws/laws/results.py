@@ -1,0 +1,69 @@
+"""A fit's results object, in the statsmodels manner: ``params``, ``bse``,
+``conf_int()``, ``summary()``, ``predict()``, plus ``to_dict()`` for JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class FitResults:
+    law: str
+    params: pd.Series
+    bootstrap: pd.DataFrame | None = None  # one row per resample
+    ols_ci: pd.DataFrame | None = None  # analytic interval, when the fit has one
+    info: dict[str, Any] = field(default_factory=dict)
+    predictor: Callable[..., np.ndarray] | None = None
+
+    @property
+    def bse(self) -> pd.Series:
+        if self.bootstrap is not None and len(self.bootstrap) > 1:
+            return self.bootstrap.std(ddof=1)
+        return pd.Series(np.nan, index=self.params.index)
+
+    def conf_int(self, alpha: float = 0.05, method: str = "bootstrap") -> pd.DataFrame:
+        """``bootstrap``: percentile interval over resampled runs; ``ols``: the
+        analytic interval of the log-linear fit (Hernandez law only)."""
+        if method == "ols":
+            if self.ols_ci is None:
+                raise ValueError(f"{self.law} has no analytic interval; use method='bootstrap'")
+            return self.ols_ci
+        if self.bootstrap is None or len(self.bootstrap) < 2:
+            return pd.DataFrame({0: np.nan, 1: np.nan}, index=self.params.index)
+        lo = self.bootstrap.quantile(alpha / 2)
+        hi = self.bootstrap.quantile(1 - alpha / 2)
+        return pd.DataFrame({0: lo, 1: hi})
+
+    def predict(self, *args, **kwargs) -> np.ndarray:
+        return self.predictor(self.params, *args, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        ci = self.conf_int()
+        return {
+            "law": self.law,
+            "params": {k: {"estimate": float(v), "ci95": [float(ci.loc[k, 0]), float(ci.loc[k, 1])]}
+                       for k, v in self.params.items()},
+            **{k: v for k, v in self.info.items()},
+        }
+
+    def summary(self) -> str:
+        ci = self.conf_int()
+        lines = [f"{self.law} fit", "=" * 60,
+                 f"{'param':<8} {'estimate':>12} {'std err':>11} {'[0.025':>11} {'0.975]':>11}", "-" * 60]
+        for k, v in self.params.items():
+            lines.append(f"{k:<8} {v:>12.4g} {self.bse[k]:>11.3g} {ci.loc[k, 0]:>11.4g} {ci.loc[k, 1]:>11.4g}")
+        lines.append("-" * 60)
+        for k, v in self.info.items():
+            if isinstance(v, (int, float, str)):
+                lines.append(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
+        if "dropped" in self.info:
+            for rule, n in self.info["dropped"].items():
+                lines.append(f"dropped by {rule}: {n}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.summary()

@@ -1,0 +1,69 @@
+"""RUNS.csv: the one table every fit reads, from our sweeps or from anyone's code.
+
+Columns (one row per finished run):
+
+==================  =========================================================
+``kind``            ``scratch`` or ``finetune``
+``n_params``        non-embedding parameters N
+``tokens``          D for scratch runs, D_F for fine-tuned runs
+``pretrain_tokens`` p for fine-tuned runs; empty for scratch
+``loss``            best held-out target loss (nats/token, early-stopped)
+``source``          optional: pre-training distribution
+``target``          optional: target distribution
+``seed``            optional
+==================  =========================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+REQUIRED = ["kind", "n_params", "tokens", "pretrain_tokens", "loss"]
+
+
+def read_runs(path_or_frame: str | Path | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(path_or_frame, pd.DataFrame):
+        df = path_or_frame.copy()
+        name = "runs table"
+    else:
+        path = Path(path_or_frame)
+        if not path.exists():
+            raise InputError(f"{path}: no such file. Export one with `transfer-laws runs export -o {path}`.")
+        try:
+            df = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not a readable CSV ({e}).") from None
+        name = str(path)
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(f"{name}: missing column(s) {', '.join(missing)}; "
+                         f"RUNS.csv needs {', '.join(REQUIRED)} (see transfer_laws.laws.runs_table).")
+    bad_kind = set(df["kind"].astype(str)) - {"scratch", "finetune"}
+    if bad_kind:
+        raise InputError(f"{name}: unknown kind(s) {', '.join(sorted(bad_kind))}; use scratch or finetune.")
+    for col in ("n_params", "tokens", "loss"):
+        vals = pd.to_numeric(df[col], errors="coerce")
+        bad = ~(vals > 0) | ~np.isfinite(vals)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{name}: column {col!r} must be a positive number; row {row + 2} has {df[col].iloc[row]!r}.")
+        df[col] = vals.astype(float)
+    p = pd.to_numeric(df["pretrain_tokens"], errors="coerce")
+    ft = df["kind"] == "finetune"
+    if (ft & ~(p > 0)).any():
+        row = int(np.flatnonzero((ft & ~(p > 0)).to_numpy())[0])
+        raise InputError(f"{name}: fine-tuned runs need a positive pretrain_tokens; row {row + 2} has "
+                         f"{df['pretrain_tokens'].iloc[row]!r}.")
+    df["pretrain_tokens"] = p.where(ft)
+    for col in ("source", "target"):
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].fillna("").astype(str)
+    if "seed" not in df.columns:
+        df["seed"] = 0
+    return df.reset_index(drop=True)
