@@ -26,7 +26,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from ..errors import InputError
-from .results import FitResults
+from .results import FitResults, single_threaded
 from .runs_table import read_runs
 
 
@@ -35,12 +35,31 @@ class LawForm:
     name: str
     params: tuple[str, ...]
     fn: Callable[[dict, np.ndarray, np.ndarray], np.ndarray]
+    grad: Callable[[dict, np.ndarray, np.ndarray], np.ndarray]  # d fn / d log-params, (n, k)
     starts: dict[str, tuple[float, ...]]  # grid of starting values per parameter
     doc: str
 
 
 def _barnett(p, P, F):
     return (p["A"] * P ** (-p["alpha"]) + p["G"]) * F ** (-p["beta"]) + p["E"]
+
+
+def _barnett_grad(p, P, F):
+    a = p["A"] * P ** (-p["alpha"])
+    ff = F ** (-p["beta"])
+    return np.column_stack([a * ff, -p["alpha"] * np.log(P) * a * ff, p["G"] * ff,
+                            -p["beta"] * np.log(F) * (a + p["G"]) * ff, np.full_like(P, p["E"])])
+
+
+def _no_gap_grad(p, P, F):
+    t = p["A"] * P ** (-p["alpha"]) * F ** (-p["beta"])
+    return np.column_stack([t, -p["alpha"] * np.log(P) * t, -p["beta"] * np.log(F) * t, np.full_like(P, p["E"])])
+
+
+def _additive_grad(p, P, F):
+    a = p["A"] * P ** (-p["alpha"])
+    b = p["B"] * F ** (-p["beta"])
+    return np.column_stack([a, -p["alpha"] * np.log(P) * a, b, -p["beta"] * np.log(F) * b, np.full_like(P, p["E"])])
 
 
 def _no_gap(p, P, F):
@@ -52,13 +71,13 @@ def _additive(p, P, F):
 
 
 LAWS: dict[str, LawForm] = {
-    "barnett": LawForm("barnett", ("A", "alpha", "G", "beta", "E"), _barnett,
+    "barnett": LawForm("barnett", ("A", "alpha", "G", "beta", "E"), _barnett, _barnett_grad,
                        {"A": (1.0, 30.0), "alpha": (0.1, 0.5), "G": (0.1, 3.0), "beta": (0.05, 0.3), "E": (0.5, 2.0)},
                        "(A·p^−α + G)·f^−β + E — our reading of Barnett (2024), unconfirmed"),
-    "no_gap": LawForm("no_gap", ("A", "alpha", "beta", "E"), _no_gap,
+    "no_gap": LawForm("no_gap", ("A", "alpha", "beta", "E"), _no_gap, _no_gap_grad,
                       {"A": (1.0, 30.0), "alpha": (0.05, 0.3), "beta": (0.05, 0.3), "E": (0.5, 2.0)},
                       "A·p^−α·f^−β + E — the same law with G = 0"),
-    "additive": LawForm("additive", ("A", "alpha", "B", "beta", "E"), _additive,
+    "additive": LawForm("additive", ("A", "alpha", "B", "beta", "E"), _additive, _additive_grad,
                         {"A": (1.0, 30.0), "alpha": (0.1, 0.5), "B": (1.0, 30.0), "beta": (0.1, 0.5), "E": (0.5, 2.0)},
                         "A·p^−α + B·f^−β + E — independent data terms (Chinchilla-like)"),
 }
@@ -72,13 +91,18 @@ def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
 
 
 def _objective(x, form: LawForm, P, F, L):
+    """Huber loss of log-loss residuals and its exact gradient in log-parameters."""
     p = dict(zip(form.params, np.exp(x)))
     with np.errstate(all="ignore"):
         pred = form.fn(p, P, F)
         r = np.log(pred) - np.log(L)
-    if not np.all(np.isfinite(r)):
-        return 1e6
-    return float(np.sum(_huber(r)))
+        if not np.all(np.isfinite(r)):
+            return 1e6, np.zeros_like(x)
+        psi = np.clip(r, -HUBER_DELTA, HUBER_DELTA)
+        g = (psi / pred) @ form.grad(p, P, F)
+    if not np.all(np.isfinite(g)):
+        return 1e6, np.zeros_like(x)
+    return float(np.sum(_huber(r))), g
 
 
 def _starts(form: LawForm, L: np.ndarray, limit: int | None = None) -> list[np.ndarray]:
@@ -95,7 +119,7 @@ def _starts(form: LawForm, L: np.ndarray, limit: int | None = None) -> list[np.n
 def _fit_once(form: LawForm, P, F, L, starts) -> tuple[np.ndarray, float]:
     best_x, best_f = None, np.inf
     for x0 in starts:
-        r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B",
+        r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B", jac=True,
                      bounds=[(-30, 30)] * len(x0), options={"maxiter": 2000})
         if r.fun < best_f:
             best_x, best_f = r.x, r.fun
@@ -110,6 +134,7 @@ def _prepare(runs) -> pd.DataFrame:
     return ft
 
 
+@single_threaded
 def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_params: float | None = None) -> FitResults:
     """Fit a transfer-gap law to the fine-tuned runs (at one model size: the largest
     number of distinct p values, unless ``n_params`` is given)."""
@@ -151,6 +176,7 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
                       lambda p, P, F: form.fn(p, np.asarray(P, float), np.asarray(F, float)))
 
 
+@single_threaded
 def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
     """Every registered form: AIC, in-sample RMSE and leave-one-out RMSE of log-loss."""
     ft = _prepare(runs)

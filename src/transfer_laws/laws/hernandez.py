@@ -32,8 +32,8 @@ import statsmodels.api as sm
 
 from ..errors import InputError
 from .effective_data import effective_data
-from .scratch import fit_curves
-from .results import FitResults
+from .scratch import fit_curve, fit_curves
+from .results import FitResults, single_threaded
 from .runs_table import read_runs
 
 
@@ -79,6 +79,7 @@ def predict_dt(params: pd.Series, D_F, N) -> np.ndarray:
     return params["k"] * np.asarray(D_F, float) ** params["alpha"] * np.asarray(N, float) ** params["beta"]
 
 
+@single_threaded
 def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
                   robust: bool = False) -> FitResults:
     """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame."""
@@ -106,28 +107,14 @@ def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, 
     ols_ci = pd.DataFrame({0: [np.exp(ci[0, 0]), ci[1, 0], ci[2, 0]], 1: [np.exp(ci[0, 1]), ci[1, 1], ci[2, 1]]},
                           index=["k", "alpha", "beta"])
     rng = np.random.default_rng(seed)
-    boots = []
-    if table is not None:
-        scratch = table[table["kind"] == "scratch"]
-        groups = [g.index.to_numpy() for _, g in scratch.groupby("n_params")]
-        ft_idx = table.index[table["kind"] == "finetune"].to_numpy()
-    for _ in range(n_boot):
-        if table is None:  # only D_T given: resample the selected points
+    if table is None:  # only D_T given: resample the selected points
+        boots = []
+        for _ in range(n_boot):
             idx = rng.integers(0, len(y), len(y))
-            Xb, yb = X[idx], y[idx]
-        else:
-            take = [g[rng.integers(0, len(g), len(g))] for g in groups]
-            take.append(ft_idx[rng.integers(0, len(ft_idx), len(ft_idx))])
-            tb = table.loc[np.concatenate(take)]
-            try:
-                pb, _ = select_points(effective_data(tb, fit_curves(tb, starts=curves)), sel)
-            except InputError:
-                continue
-            Xb, yb = _design(pb)
-        if len(yb) < 4 or np.linalg.matrix_rank(Xb) < 3:
-            continue
-        b, *_ = np.linalg.lstsq(Xb, yb, rcond=None)
-        boots.append(_to_params(b))
+            if np.linalg.matrix_rank(X[idx]) == 3:
+                boots.append(_to_params(np.linalg.lstsq(X[idx], y[idx], rcond=None)[0]))
+    else:
+        boots = _bootstrap_runs(table, curves, sel, n_boot, rng)
     resid = y - X @ main.params
     info = {
         "n_points": int(len(pts)),
@@ -142,6 +129,53 @@ def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, 
     }
     return FitResults("hernandez", params, pd.DataFrame(boots) if boots else None, ols_ci, info,
                       lambda p, D_F, N: predict_dt(p, D_F, N))
+
+
+def _bootstrap_runs(table: pd.DataFrame, curves: dict, sel: Selection, n_boot: int,
+                    rng: np.random.Generator) -> list[dict[str, float]]:
+    """Resample runs (from-scratch runs within each N, fine-tuned runs overall) and
+    redo curves -> D_E -> selection -> fit on each resample. Plain numpy: this loop
+    runs 1,000 times."""
+    s = table[table["kind"] == "scratch"]
+    sN, sD, sL = (s[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
+    f = table[table["kind"] == "finetune"]
+    fN, fD, fL = (f[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
+    groups = {n: np.flatnonzero(sN == n) for n in np.unique(sN)}
+    boots = []
+    for _ in range(n_boot):
+        fit_of = {}
+        for n, g in groups.items():
+            idx = g[rng.integers(0, len(g), len(g))]
+            d, inv = np.unique(sD[idx], return_inverse=True)
+            if len(d) < 2:
+                break
+            loss = np.bincount(inv, weights=sL[idx]) / np.bincount(inv)
+            fit_of[n] = fit_curve(d, loss, n, start=curves.get(n))
+        else:
+            j = rng.integers(0, len(fL), len(fL))
+            N, DF, L = fN[j], fD[j], fL[j]
+            if not all(n in fit_of for n in np.unique(N)):
+                continue
+            DE, dsat = np.empty(len(L)), np.empty(len(L))
+            extrap = np.zeros(len(L), dtype=bool)
+            for n in np.unique(N):
+                m = N == n
+                DE[m], extrap[m] = fit_of[n].effective_data(L[m])
+                dsat[m] = fit_of[n].data_to_saturate()
+            DT = DE - DF
+            with np.errstate(all="ignore"):
+                keep = np.isfinite(DE) & (DT > 0) & (DT / DF >= sel.min_ratio)
+                if sel.low_data_fraction is not None:
+                    keep &= DF <= sel.low_data_fraction * dsat
+                if sel.drop_extrapolated:
+                    keep &= ~extrap
+            if keep.sum() < 4:
+                continue
+            Xb = np.column_stack([np.ones(keep.sum()), np.log(DF[keep]), np.log(N[keep])])
+            if np.linalg.matrix_rank(Xb) < 3:
+                continue
+            boots.append(_to_params(np.linalg.lstsq(Xb, np.log(DT[keep]), rcond=None)[0]))
+    return boots
 
 
 def logit_fraction_fit(ed: pd.DataFrame) -> FitResults:

@@ -1,0 +1,137 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from transfer_laws import study as study_mod
+from transfer_laws.cli import main
+from transfer_laws.data import DataError, DataStore
+from transfer_laws.model import ModelShape, build_model, count_non_embedding, flops_per_token, shape_for
+from transfer_laws.records import CorruptRecordError, load_records, record_path, run_id
+from transfer_laws.runs import checkpoint_path, loss_of_checkpoint
+from transfer_laws.study import Study
+from transfer_laws.train import TrainConfig, train
+
+
+class Interrupt(BaseException):
+    pass
+
+
+@pytest.fixture(scope="session")
+def smoke_results(fixture_data, tmp_path_factory):
+    """The whole smoke study, interrupted after 5 runs and then resumed.
+    Returns (results dir, {record path: (mtime_ns, bytes)} of the runs finished before the interruption)."""
+    results = tmp_path_factory.mktemp("smoke-results")
+    study = Study.from_names("tinyprose", "tinypy", "smoke", results=results, data_dir=str(fixture_data))
+    real = study_mod.execute_run
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        if calls["n"] == 5:
+            raise Interrupt("killed")
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    study_mod.execute_run = flaky
+    try:
+        with pytest.raises(Interrupt):
+            study.sweep()
+    finally:
+        study_mod.execute_run = real
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (results / "runs").glob("*.json")}
+    summary = study.sweep()
+    return results, before, summary, study
+
+
+def test_interrupted_sweep_resumes_without_rewriting(smoke_results):
+    results, before, summary, study = smoke_results
+    assert len(before) == 5
+    assert summary["skipped"] == 5 and summary["failed"] == 0 and summary["remaining"] == 0
+    for p, (mtime, content) in before.items():
+        assert p.stat().st_mtime_ns == mtime and p.read_bytes() == content
+    assert summary["done"] + 5 == len(study.configs()) == len(load_records(results))
+    again = study.sweep()
+    assert again["done"] == 0 and again["skipped"] == len(study.configs())
+
+
+def test_finetune_starts_from_pretrained_weights(smoke_results, fixture_data):
+    results, *_ = smoke_results
+    recs = load_records(results)
+    ft = next(r for r in recs if r["config"]["kind"] == "finetune")
+    pre = ft["config"]["pretrain"]
+    ckpt = checkpoint_path(results, run_id(pre))
+    loss = loss_of_checkpoint(ckpt, pre, "tinypy", data_dir=str(fixture_data), eval_tokens=ft["result"]["eval_tokens"])
+    assert loss == pytest.approx(ft["result"]["initial_loss"], rel=1e-5)
+    scratch_init = next(r for r in recs if r["config"]["kind"] == "scratch")["result"]["initial_loss"]
+    assert ft["result"]["initial_loss"] < scratch_init - 0.05  # pre-trained, not random
+
+
+def test_records_carry_provenance_and_curves(smoke_results):
+    results, *_ = smoke_results
+    rec = load_records(results)[0]
+    for key in ("git_commit", "torch", "transformers", "hardware", "seed", "wall_s", "tokens_per_s"):
+        assert key in rec["provenance"]
+    assert {"tokens", "flops", "val_loss"} <= set(rec["curve"][0])
+    assert rec["result"]["best_loss"] == min(p["val_loss"] for p in rec["curve"])
+
+
+def test_corrupt_record_is_reported_by_file_name(smoke_results, tmp_path, capsys):
+    results, *_ = smoke_results
+    copy = tmp_path / "results"
+    shutil.copytree(results / "runs", copy / "runs")
+    victim = sorted((copy / "runs").glob("*.json"))[3]
+    victim.write_text(victim.read_text()[:200])
+    with pytest.raises(CorruptRecordError, match=victim.name):
+        load_records(copy)
+    assert main(["runs", "export", "--results", str(copy), "-o", str(tmp_path / "r.csv")]) == 2
+    assert victim.name in capsys.readouterr().err
+    assert victim.read_text()  # nothing deleted
+
+
+def test_export_table_has_the_documented_columns(smoke_results, tmp_path):
+    results, *_ = smoke_results
+    out = tmp_path / "runs.csv"
+    assert main(["runs", "export", "--results", str(results), "-o", str(out)]) == 0
+    header = out.read_text().splitlines()[0].split(",")
+    assert header == ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
+
+
+def test_too_large_d_fails_before_training(fixture_data, tmp_path):
+    prof = tmp_path / "big.toml"
+    prof.write_text(study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
+                    .replace("scratch_tokens = [1024, 4096, 16384]", "scratch_tokens = [1024, 999999999]"))
+    study = Study.from_names("tinyprose", "tinypy", str(prof), results=tmp_path / "res", data_dir=str(fixture_data))
+    with pytest.raises(DataError, match="scratch_tokens=999,999,999.*has only"):
+        study.sweep()
+    assert not (tmp_path / "res" / "runs").exists()
+
+
+def test_unknown_profile_and_same_pair_are_clear_errors(data_env, capsys):
+    assert main(["sweep", "--source", "tinyprose", "--target", "tinypy", "--profile", "nope"]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err
+    assert main(["sweep", "--source", "tinypy", "--target", "tinypy", "--profile", "smoke"]) == 2
+
+
+def test_loss_falls_on_real_tokens(fixture_data):
+    store = DataStore(fixture_data, recipes={})
+    shape = shape_for(3000, 4096, 32)
+    torch.manual_seed(0)
+    model = build_model(shape)
+    n = count_non_embedding(model)
+    cfg = TrainConfig(batch_size=16, lr=3e-3, warmup_steps=5, max_tokens=16 * 32 * 60, eval_tokens=2048,
+                      eval_interval=20, patience=100)
+    res = train(model, store.tokens("tinypy", "train", 20000), store.tokens("tinypy", "validation"), cfg, 32,
+                flops_per_token(n, shape), seed=0, progress=False)
+    assert res.curve[-1]["val_loss"] < res.curve[0]["val_loss"] - 0.3
+    assert res.curve[-1]["flops"] == res.tokens * flops_per_token(n, shape)
+
+
+def test_non_embedding_count_matches_hand_computation():
+    # per layer: 2 LayerNorms (2·2d), attention (d·3d + 3d + d·d + d), MLP (d·4d + 4d + 4d·d + d);
+    # plus the final LayerNorm (2d). Token/position embeddings (and the tied head) excluded.
+    d, L = 64, 2
+    hand = L * (4 * d + (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d)) + 2 * d
+    model = build_model(ModelShape(n_layer=L, d_model=d, n_head=4, vocab_size=512, n_ctx=64))
+    assert count_non_embedding(model) == hand == 100_096

@@ -1,0 +1,113 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transfer_laws.cli import main
+from transfer_laws.errors import InputError
+from transfer_laws.laws import (effective_data, fit_barnett, fit_curve, fit_hernandez, multiplier,
+                                optimal_allocation, predict_dt, read_runs)
+from transfer_laws.synthetic import barnett_runs, hernandez_runs
+
+TRUE_H = {"k": 30.0, "alpha": 0.35, "beta": 0.4}
+TRUE_B = {"A": 8.0, "alpha": 0.3, "G": 0.8, "beta": 0.1, "E": 1.0}
+
+
+def test_paper_table1_numbers():
+    N = 1.75e11
+    text = pd.Series({"k": 1.9e4, "alpha": 0.18, "beta": 0.38})
+    code = pd.Series({"k": 2.1e5, "alpha": 0.096, "beta": 0.38})
+    assert predict_dt(text, 1, N) == pytest.approx(3.6e8, rel=0.02)
+    assert predict_dt(code, 1, N) == pytest.approx(3.9e9, rel=0.02)
+    assert predict_dt(text, 300, N) / predict_dt(text, 1, N) == pytest.approx(2.8, rel=0.01)
+    assert predict_dt(code, 300, N) / predict_dt(code, 1, N) == pytest.approx(1.7, rel=0.03)
+    assert multiplier(300, N, **text) == pytest.approx(1 + predict_dt(text, 300, N) / 300)
+
+
+def test_scratch_curve_inverts_exactly():
+    D = np.geomspace(1e3, 1e8, 8)
+    c = fit_curve(D, 2.0 + 50 * D ** -0.3, 1e5)
+    assert c.method == "power_law" and c.b == pytest.approx(0.3, rel=1e-3)
+    D_E, extrap = c.effective_data([c.loss(3e5), c.loss(1e10), 1.9])
+    assert D_E[0] == pytest.approx(3e5, rel=1e-3)
+    assert extrap.tolist() == [False, True, True] and np.isinf(D_E[2])
+
+
+def test_hernandez_recovers_constants():
+    fit = fit_hernandez(hernandez_runs(**TRUE_H, seed=1), n_boot=200)
+    assert fit.params["alpha"] == pytest.approx(TRUE_H["alpha"], abs=0.03)
+    assert fit.params["beta"] == pytest.approx(TRUE_H["beta"], abs=0.03)
+    assert fit.params["k"] == pytest.approx(TRUE_H["k"], rel=0.3)
+    ci = fit.conf_int()
+    assert (ci[0] < fit.params).all() and (fit.params < ci[1]).all()
+    assert set(fit.info["dropped"]) == {"finite", "positive", "low_data", "resolvable"}
+
+
+def test_hernandez_interval_coverage():
+    hits, reps = [], 16
+    for seed in range(reps):
+        fit = fit_hernandez(hernandez_runs(**TRUE_H, seed=100 + seed, sizes=(1e4, 1e5, 1e6)), n_boot=100, seed=seed)
+        ci = fit.conf_int()
+        hits.append(ci.loc["alpha", 0] <= TRUE_H["alpha"] <= ci.loc["alpha", 1])
+        hits.append(ci.loc["beta", 0] <= TRUE_H["beta"] <= ci.loc["beta", 1])
+    assert np.mean(hits) >= 0.75  # nominal 0.95; 32 draws leave room for sampling error
+
+
+def test_barnett_recovers_constants():
+    fit = fit_barnett(barnett_runs(TRUE_B, seed=2), n_boot=30)
+    assert fit.params["G"] == pytest.approx(TRUE_B["G"], rel=0.1)
+    assert fit.params["E"] == pytest.approx(TRUE_B["E"], rel=0.1)
+    assert fit.params["beta"] == pytest.approx(TRUE_B["beta"], abs=0.02)
+    assert fit.params["alpha"] == pytest.approx(TRUE_B["alpha"], abs=0.06)
+    L = barnett_runs(TRUE_B, noise=0.0)
+    assert np.allclose(fit.predict(L["pretrain_tokens"], L["tokens"]), L["loss"], rtol=0.01)
+
+
+def test_allocation_moves_to_the_cheaper_data():
+    fit = fit_barnett(barnett_runs(TRUE_B, noise=0.0), n_boot=0)
+    cheap_pre = optimal_allocation(fit, 1e8, price_pretrain=1.0, price_finetune=100.0)
+    cheap_ft = optimal_allocation(fit, 1e8, price_pretrain=100.0, price_finetune=1.0)
+    ratio = lambda a: a.pretrain_tokens / a.finetune_tokens  # noqa: E731
+    assert ratio(cheap_pre) > 100 * ratio(cheap_ft)
+    assert cheap_pre.pretrain_tokens + 100 * cheap_pre.finetune_tokens == pytest.approx(1e8)
+    for s in (0.5 * cheap_pre.share_pretrain, min(0.999, 1.5 * cheap_pre.share_pretrain)):
+        p, f = s * 1e8, (1 - s) * 1e8 / 100
+        assert fit.predict(np.array([p]), np.array([f]))[0] >= cheap_pre.loss - 1e-9
+
+
+def _write(df, tmp_path, name="runs.csv"):
+    path = tmp_path / name
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+def test_fit_cli_json(tmp_path, capsys):
+    path = _write(hernandez_runs(seed=3), tmp_path)
+    assert main(["fit", "hernandez", "--runs", path, "--json", "--bootstrap", "50"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["params"]) == {"k", "alpha", "beta"}
+    assert len(out["params"]["alpha"]["ci95"]) == 2 and "dropped" in out and "used" in out
+    path = _write(barnett_runs(seed=3), tmp_path, "b.csv")
+    assert main(["fit", "barnett", "--runs", path, "--json", "--bootstrap", "10"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["params"]) == {"A", "alpha", "G", "beta", "E"}
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d.drop(columns=["loss"]), "missing column"),
+    (lambda d: d.assign(tokens=d["tokens"].where(d.index != 3, -5)), "positive number"),
+    (lambda d: pd.concat([d[d["kind"] == "scratch"], d[d["kind"] == "finetune"].head(3)]), "needs at least 4"),
+    (lambda d: d.assign(loss=np.where(d["kind"] == "finetune", 99.0, d["loss"])), "D_T ≤ 0"),
+    (lambda d: d[~((d["kind"] == "scratch") & (d["n_params"] == 1e4) & (d["tokens"] > 1.1e3))], "at least 2 sizes"),
+])
+def test_bad_input_gets_a_clear_error_and_exit_2(tmp_path, capsys, mutate, message):
+    path = _write(mutate(hernandez_runs(seed=4)), tmp_path)
+    with pytest.raises(InputError, match=message):
+        fit_hernandez(path, n_boot=0)
+    assert main(["fit", "hernandez", "--runs", path]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_missing_runs_file(capsys):
+    assert main(["fit", "barnett", "--runs", "/nonexistent/runs.csv"]) == 2
+    assert "runs export" in capsys.readouterr().err
