@@ -1,0 +1,71 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # From-scratch scaling on the target
+
+# %% tags=["parameters"]
+source = "english"
+target = "python"
+profile = "cpu"
+results = "results"
+data_dir = "data"
+
+# %%
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from transfer_laws.analysis import load_study
+from transfer_laws.book import check_parameters
+from transfer_laws.errors import InputError
+from transfer_laws import figures
+from transfer_laws.laws import fit_chinchilla, fit_kaplan
+
+check_parameters(source, target, profile, data_dir)
+sd = load_study(source, target, profile, results, data_dir, n_boot=0)
+display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
+ready = sd.curves is not None
+if not ready:
+    display(Markdown(f"**Not reproduced yet.** {sd.missing.get('curves', '')} "
+                     f"Run `make study SOURCE={source} TARGET={target} PROFILE={profile}` to train the missing runs."))
+
+# %% [markdown]
+# Each model size gets its own curve $L_N(D) = E_N + B_N D^{-b_N}$, monotone in $D$ so that
+# it can be inverted for effective data. $D(N)$ is the data a size needs to come within 1%
+# of its infinite-data loss $E_N$.
+
+# %%
+if ready:
+    figures.show(figures.scratch_curves(sd.runs, sd.curves), f"scratch-{target}-{profile}",
+                 sd.caption("scratch", "Points: runs; dashed: per-N fits"))
+    table = pd.DataFrame([{"N": n, "method": c.method, "E_N": c.E, "B_N": c.B, "b_N": c.b, "points": c.points,
+                           "RMSE(log L)": c.rmse, "D(N) (1% of E_N)": c.data_to_saturate(),
+                           "largest D run": c.d_max,
+                           "largest D / D(N)": c.d_max / c.data_to_saturate()} for n, c in sd.curves.items()])
+    display(table)
+
+# %% [markdown]
+# ## Joint forms
+#
+# Kaplan et al. (2020): $L(N, D) = [(N_c/N)^{\alpha_N/\alpha_D} + D_c/D]^{\alpha_D}$;
+# Chinchilla: $L = E + A N^{-a} + B D^{-b}$. Fit quality is the RMS of log-loss residuals.
+
+# %%
+if ready and sd.runs["n_params"].nunique() >= 2:
+    rows = []
+    for fit in (fit_kaplan, fit_chinchilla):
+        j = fit(sd.runs)
+        rows.append({"form": j.form, "RMSE(log L)": j.rmse_log, **{k: f"{v:.4g}" for k, v in j.params.items()}})
+    per_n = float(np.sqrt(np.mean([c.rmse**2 for c in sd.curves.values()])))
+    rows.append({"form": "per-N curves", "RMSE(log L)": per_n})
+    display(pd.DataFrame(rows))
+elif ready:
+    display(Markdown("The joint forms need at least two model sizes."))

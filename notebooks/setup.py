@@ -1,0 +1,91 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Setup: corpora, tokenizer, models, profiles
+#
+# Everything below is read from the committed data manifest (`data/manifest.json`),
+# the package's recipes and profiles, and the model family: no number on this page
+# is typed by hand.
+
+# %% tags=["parameters"]
+results = "results"
+data_dir = "data"
+studies = "[]"
+
+# %%
+import json
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+from transfer_laws.data import DataStore
+from transfer_laws.model import family_table
+from transfer_laws.study import BUILTIN_PROFILES, load_profile
+
+store = DataStore(data_dir)
+manifest = store.manifest()
+studies = json.loads(studies)
+
+# %% [markdown]
+# ## Corpora
+#
+# Each distribution is built from pinned registry artifacts (Debian packages, PyPI
+# wheels, npm tarballs) whose sha256 is in the manifest, or from a user's own files.
+# *Python leakage* is the share of Python-looking lines (`transfer_laws.corpus.PYTHON_LINE`)
+# left in a distribution; in every distribution but the Python target, documents with
+# more than two such lines are dropped.
+
+# %%
+rows = []
+for r in store.listing():
+    rows.append({"distribution": r["name"], "kind": r["kind"], "MB": round((r["bytes"] or 0) / 1e6, 1),
+                 "train tokens": r["train_tokens"], "validation tokens": r["validation_tokens"],
+                 "test tokens": r["test_tokens"],
+                 "Python leakage": None if r["leakage_share"] is None else f"{100 * r['leakage_share']:.3f}%",
+                 "license": r["license"], "sha256": (r["sha256"] or "")[:12], "sources": ", ".join(map(str, r["sources"]))})
+corpora = pd.DataFrame(rows)
+display(corpora)
+for r in store.listing():
+    display(Markdown(f"- **{r['name']}**: {r['description']}"))
+
+# %% [markdown]
+# ## Tokenizer
+
+# %%
+tk = manifest.get("tokenizer") or {}
+display(Markdown(
+    f"One byte-level BPE tokenizer with a vocabulary of **{tk.get('vocab_size', '—')}** tokens "
+    f"(sha256 `{(tk.get('sha256') or '—')[:16]}`), trained on the first "
+    f"{tk.get('sample_chars_per_distribution', 0):,} characters of each of: {', '.join(tk.get('trained_on', []))}. "
+    "Why 4096: see `transfer_laws/tokenizer.py` (at these model sizes the output layer dominates the cost)."))
+
+# %% [markdown]
+# ## The model family
+#
+# GPT-2 (pre-LayerNorm, GELU, learned positions, tied embeddings), width ≈ 32 × depth,
+# head size 16, MLP ratio 4. N excludes token and position embeddings and is counted
+# from the instantiated model.
+
+# %%
+display(pd.DataFrame(family_table(vocab_size=tk.get("vocab_size", 4096))))
+
+# %% [markdown]
+# ## Profiles
+
+# %%
+prof_rows = []
+for name in BUILTIN_PROFILES:
+    p = load_profile(name)
+    prof_rows.append({"profile": name, "n_ctx": p["n_ctx"], "sizes N": p["sizes"], "scratch D": p["scratch_tokens"],
+                      "fine-tune D_F": p["finetune_tokens"], "pre-train p (all N)": p["pretrain_tokens"]["main"],
+                      "p grid": p["pretrain_tokens"].get("grid"), "p grid at N": p["pretrain_tokens"].get("grid_size")})
+display(pd.DataFrame(prof_rows))
+display(Markdown("Studies in this book: " + (", ".join(f"{s['source']} → {s['target']} ({s['profile']})" for s in studies) or "none yet")))

@@ -1,0 +1,136 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Effective data transferred
+#
+# Hernandez et al. (2021): the effective data $D_E$ of a fine-tuned model is the target
+# data a from-scratch model of the same size would need to reach its loss;
+# $D_T = D_E - D_F$ is the data transferred, and $D_T = k\,D_F^{\alpha} N^{\beta}$.
+
+# %% tags=["parameters"]
+source = "english"
+target = "python"
+profile = "cpu"
+results = "results"
+data_dir = "data"
+
+# %%
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from transfer_laws import figures
+from transfer_laws.analysis import load_study
+from transfer_laws.book import check_parameters
+from transfer_laws.errors import InputError
+from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt
+
+check_parameters(source, target, profile, data_dir)
+sd = load_study(source, target, profile, results, data_dir)
+display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
+ready = sd.ed is not None
+if not ready:
+    display(Markdown("**Not reproduced yet.** " + " ".join(sd.missing.values())
+                     + f" Run `make study SOURCE={source} TARGET={target} PROFILE={profile}`."))
+
+# %% [markdown]
+# ## Fig. 1: reading $D_F$, $D_T$ and $D_E$ off the curves
+
+# %%
+if ready:
+    n_show = sorted(sd.ed["n_params"].unique())[len(sd.ed["n_params"].unique()) // 2]
+    figures.show(figures.definition_picture(sd.runs, sd.ed, sd.curves[n_show], n_show),
+                 f"fig1-{source}-{target}-{profile}", sd.caption("transfer", "Horizontal segments: D_T"))
+    cols = ["n_params", "D_F", "loss", "D_E", "D_T", "multiplier", "fraction_transfer", "extrapolated", "scratch_method"]
+    display(sd.ed[cols].sort_values(["n_params", "D_F"]))
+
+# %% [markdown]
+# ## Fig. 2: fraction of effective data from transfer
+# Points are measured; dashed lines are the global fit (when it can be made).
+
+# %%
+if ready:
+    params = sd.hernandez.params if sd.hernandez is not None else None
+    figures.show(figures.fraction_vs_n(sd.ed, params), f"fig2-{source}-{target}-{profile}",
+                 sd.caption("transfer", "Fraction D_T/D_E vs N per D_F"))
+    try:
+        lg = logit_fraction_fit(sd.ed)
+        ci = lg.conf_int(method="ols")
+        beta_txt = (f"; the fitted law's β is {sd.hernandez.params['beta']:.3f}" if sd.hernandez is not None else "")
+        display(Markdown(f"Appendix C view: a common slope of logit(D_T/D_E) on log N of "
+                         f"**{lg.params['slope']:.3f}** (95% CI {ci.loc['slope', 0]:.3f} to {ci.loc['slope', 1]:.3f}), "
+                         f"over {lg.info['n_points']} points{beta_txt}."))
+    except InputError as e:
+        display(Markdown(f"Appendix C view not available: {e}"))
+
+# %% [markdown]
+# ## Fig. 3: loss vs model size at fixed $D_F$
+
+# %%
+if ready:
+    for D_F in sorted(sd.ed["D_F"].unique())[::2]:
+        figures.show(figures.loss_vs_n(sd.ed, sd.curves, D_F), f"fig3-{source}-{target}-{profile}-{int(D_F)}",
+                     sd.caption("transfer", "From scratch: each N's fitted curve at D = D_F"))
+
+# %% [markdown]
+# ## Table 1, ours beside theirs
+# Theirs: Hernandez et al. (2021), Table 1 (characters, models up to 10⁹ parameters).
+# Ours: tokens, this study's models; 95% intervals from 1,000 bootstrap resamples of runs.
+
+# %%
+if sd.hernandez is not None:
+    h = sd.hernandez
+    ci = h.conf_int()
+    ours = {k: f"{h.params[k]:.3g} [{ci.loc[k, 0]:.3g}, {ci.loc[k, 1]:.3g}]" for k in ("k", "alpha", "beta")}
+    table1 = pd.DataFrame([
+        {"source → target": "text → python (paper)", "k": "1.9e4", "alpha": "0.18", "beta": "0.38"},
+        {"source → target": "50% text + 50% non-python code → python (paper)", "k": "2.1e5", "alpha": "0.096", "beta": "0.38"},
+        {"source → target": f"{source} → {target} (ours)", **ours},
+    ])
+    display(table1)
+    print(h.summary())
+else:
+    display(Markdown("**Table 1 cannot be fitted yet:** " + sd.missing.get("hernandez", "not enough fine-tuned runs.")))
+
+# %% [markdown]
+# ## The effective data multiplier
+# $D_E / D_F = 1 + k\,D_F^{\alpha-1} N^{\beta}$ over the range of this study.
+
+# %%
+if sd.hernandez is not None:
+    figures.show(figures.multiplier_surface(sd.hernandez.params, (sd.ed["n_params"].min(), sd.ed["n_params"].max()),
+                                            (sd.ed["D_F"].min(), sd.ed["D_F"].max())),
+                 f"multiplier-{source}-{target}-{profile}", sd.caption("transfer", "Under the fitted law"))
+
+# %% [markdown]
+# ## Out of sample: fit without the largest model, predict its $D_T$
+
+# %%
+if sd.hernandez is not None:
+    largest = sd.ed["n_params"].max()
+    try:
+        held = fit_hernandez(sd.ed[sd.ed["n_params"] < largest], n_boot=200)
+        used = pd.DataFrame(sd.hernandez.info["used"])
+        test = used[used["n_params"] == largest].assign(set="held out (largest N)")
+        train = used[used["n_params"] < largest].assign(set="fitted")
+        both = pd.concat([train, test])
+        both["predicted"] = predict_dt(held.params, both["D_F"], both["n_params"])
+        figures.show(figures.predicted_vs_measured(both), f"oos-{source}-{target}-{profile}",
+                     sd.caption("transfer", "Law fitted on the smaller sizes only"))
+        if len(test):
+            err = np.log(test["D_T"].to_numpy() / predict_dt(held.params, test["D_F"], test["n_params"]))
+            display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted on smaller sizes predicts D_T "
+                             f"within a factor of **{np.exp(np.abs(err).max()):.2f}** (median factor "
+                             f"{np.exp(np.median(np.abs(err))):.2f}) over {len(test)} points."))
+        else:
+            display(Markdown("The largest size has no points in the fitted regime, so there is nothing to predict."))
+    except InputError as e:
+        display(Markdown(f"Out-of-sample check not possible yet: {e}"))

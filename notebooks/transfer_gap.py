@@ -1,0 +1,102 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The transfer gap across pairs
+#
+# Barnett (2024) adds the pre-training data $p$ as an axis. The form we fit is our
+# reading of the paper, **not confirmed against its text**:
+# $L(p, f) = (A\,p^{-\alpha} + G)\,f^{-\beta} + E$. $G$, the transfer gap, is the part of
+# the fine-tuning-limited loss that no amount of pre-training removes. Fitted with Huber
+# loss on log-loss from a grid of starts (L-BFGS-B); 95% intervals from 200 bootstrap
+# resamples of runs. Alternative forms are compared on AIC and leave-one-out error.
+
+# %% tags=["parameters"]
+results = "results"
+data_dir = "data"
+studies = "[]"
+price_pretrain = 1.0
+price_finetune = 10.0
+
+# %%
+import json
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from transfer_laws import figures
+from transfer_laws.analysis import load_study
+from transfer_laws.book import check_parameters
+from transfer_laws.errors import InputError
+from transfer_laws.laws import allocation_curve, compare_laws, fit_barnett
+
+studies = json.loads(studies)
+fits, rows, alloc = {}, [], []
+for s in studies:
+    check_parameters(s["source"], s["target"], s["profile"], data_dir)
+    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=0)
+    ft = sd.runs[sd.runs["kind"] == "finetune"]
+    pair = f"{s['source']} → {s['target']}"
+    try:
+        fit = fit_barnett(ft, n_boot=200)
+    except InputError as e:
+        display(Markdown(f"**{pair} ({s['profile']}): not reproduced yet.** {e}"))
+        continue
+    fits[pair] = (sd, fit, ft[ft["n_params"] == fit.info["n_params_model"]])
+    ci = fit.conf_int()
+    rows.append({"pair": pair, "profile": s["profile"], "N": fit.info["n_params_model"], "runs": fit.info["n_points"],
+                 **{k: fit.params[k] for k in fit.params.index},
+                 **{f"{k}_low": ci.loc[k, 0] for k in fit.params.index}, **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
+                 "RMSE(log L)": fit.info["rmse_log_loss"]})
+    p_range = (ft["pretrain_tokens"].min(), ft["pretrain_tokens"].max())
+    budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * ft["tokens"].min(),
+                           10 * (price_pretrain * p_range[1] + price_finetune * ft["tokens"].max()), 25)
+    alloc.append(allocation_curve(fit, budgets, price_pretrain, price_finetune).assign(pair=pair))
+ready = bool(rows)
+if not ready:
+    display(Markdown("**No pair has enough runs yet** (the law needs fine-tuned runs over at least two "
+                     "pre-training sizes and two fine-tuning sizes at one model size)."))
+
+# %% [markdown]
+# ## Fitted surfaces against measured points
+
+# %%
+for pair, (sd, fit, pts) in fits.items():
+    figures.show(figures.gap_surface(pts, fit, pair), f"gap-{sd.source}-{sd.target}-{sd.profile}",
+                 sd.caption("transfer_gap", "Points: runs; lines: fitted law"))
+
+# %% [markdown]
+# ## Constants with 95% intervals, and pairs ranked by $G$
+
+# %%
+if ready:
+    table = pd.DataFrame(rows).sort_values("G")
+    show_cols = ["pair", "profile", "N", "runs"]
+    pretty = table[show_cols].copy()
+    for k in ("A", "alpha", "G", "beta", "E"):
+        pretty[k] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(table[k], table[f"{k}_low"], table[f"{k}_high"])]
+    pretty["RMSE(log L)"] = table["RMSE(log L)"]
+    display(pretty)
+    figures.show(figures.gap_ranking(table), "gap-ranking", "Made by notebooks/transfer_gap.py from every study in book/studies.toml.")
+    for pair, (sd, fit, pts) in fits.items():
+        display(Markdown(f"**{pair}**: alternative forms"))
+        display(compare_laws(pts))
+
+# %% [markdown]
+# ## Optimal allocation of a data budget
+# With a pre-training token priced at `price_pretrain` and a fine-tuning token at
+# `price_finetune` (parameters of this notebook), the loss-minimising $p$ and $f$ per budget.
+
+# %%
+if ready:
+    curves = pd.concat(alloc)
+    display(Markdown(f"Prices: pre-training {price_pretrain:g}, fine-tuning {price_finetune:g} per token."))
+    figures.show(figures.allocation_chart(curves), "allocation", "Made by notebooks/transfer_gap.py; solid/dashed: p / f.")

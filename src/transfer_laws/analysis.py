@@ -1,0 +1,82 @@
+"""Records -> fits for one study: what every chapter notebook starts from.
+
+``load_study`` finds the finished runs of a (source, target, profile) study by the
+run ids its plan predicts, turns them into the RUNS table, and fits what the runs
+allow; whatever cannot be fitted yet is ``None`` with the reason in ``missing``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import InputError
+from .records import load_record, record_path, run_id, runs_table_rows
+from .study import Study
+
+
+@dataclass
+class StudyData:
+    source: str
+    target: str
+    profile: str
+    planned: int
+    records: list[dict]
+    runs: pd.DataFrame
+    main_runs: pd.DataFrame | None = None
+    curves: dict | None = None
+    ed: pd.DataFrame | None = None
+    hernandez: object | None = None
+    missing: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.source} → {self.target} ({self.profile} profile)"
+
+    def caption(self, notebook: str, what: str = "") -> str:
+        return (f"{what + '. ' if what else ''}Made by notebooks/{notebook}.py from the {self.source} → {self.target} "
+                f"study, {self.profile} profile: {len(self.records)} of {self.planned} planned runs.")
+
+    def provenance(self) -> pd.DataFrame:
+        rows = [{"kind": r["config"]["kind"], "N": r["result"]["n_params"], "D": r["config"]["tokens"],
+                 "loss": r["result"]["best_loss"], "commit": (r["provenance"]["git_commit"] or "")[:12],
+                 "hardware": r["provenance"]["hardware"], "seed": r["provenance"]["seed"],
+                 "wall_s": r["provenance"]["wall_s"], "tokens_per_s": r["provenance"]["tokens_per_s"],
+                 "record": f"results/runs/{r['run_id']}.json"} for r in self.records]
+        return pd.DataFrame(rows)
+
+
+def load_study(source: str, target: str, profile: str, results: str | Path = "results",
+               data_dir: str | None = None, n_boot: int = 1000) -> StudyData:
+    from .laws import effective_data, fit_curves, fit_hernandez
+
+    study = Study.from_names(source, target, profile, results=results, data_dir=data_dir)
+    configs = study.configs()
+    records = [load_record(record_path(study.results, run_id(c))) for c in configs
+               if record_path(study.results, run_id(c)).exists()]
+    rows = runs_table_rows(records)
+    runs = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"])
+    runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
+    sd = StudyData(source, target, profile, len(configs), records, runs)
+    # Hernandez et al.: every size pre-trained on the same p; the extra p values at
+    # one size belong to the transfer-gap part of the study.
+    main_p = float(study.profile["pretrain_tokens"]["main"])
+    sd.main_runs = runs[(runs["kind"] == "scratch") | (runs["pretrain_tokens"] == main_p)].reset_index(drop=True)
+    try:
+        sd.curves = fit_curves(runs)
+    except InputError as e:
+        sd.missing["curves"] = str(e)
+        return sd
+    try:
+        sd.ed = effective_data(sd.main_runs, sd.curves)
+    except InputError as e:
+        sd.missing["effective_data"] = str(e)
+        return sd
+    try:
+        sd.hernandez = fit_hernandez(sd.main_runs, n_boot=n_boot)
+    except InputError as e:
+        sd.missing["hernandez"] = str(e)
+    return sd
+
