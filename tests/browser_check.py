@@ -64,13 +64,13 @@ def check_site(html_root: Path) -> dict[str, list[str]]:
             for i in range(charts.count()):
                 c = charts.nth(i)
                 try:
-                    c.locator("svg, canvas").first.wait_for(timeout=20000)
+                    c.locator("svg, canvas").first.wait_for(state="attached", timeout=20000)
                 except Exception:
                     errors.append(f"chart {i} ({c.get_attribute('id')}) did not render")
             math = page.locator(".math")
             if math.count():
                 try:
-                    page.locator("mjx-container").first.wait_for(timeout=20000)
+                    page.locator("mjx-container").first.wait_for(state="attached", timeout=20000)
                 except Exception:
                     errors.append("math did not render (no mjx-container)")
             if errors:

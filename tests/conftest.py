@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from transfer_laws import study as study_mod
+from transfer_laws.study import Study
+
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TARGET_MODULES = ["json", "email", "http", "logging", "xml/dom", "importlib", "concurrent/futures", "urllib"]
 
@@ -50,3 +53,33 @@ def fixture_data(tmp_path_factory) -> Path:
 def data_env(fixture_data, monkeypatch):
     monkeypatch.setenv("TRANSFER_LAWS_DATA", str(fixture_data))
     return fixture_data
+
+
+class Interrupt(BaseException):
+    pass
+
+
+@pytest.fixture(scope="session")
+def smoke_results(fixture_data, tmp_path_factory):
+    """The whole smoke study, interrupted after 5 runs and then resumed.
+    Returns (results dir, {record path: (mtime_ns, bytes)} of the runs finished before the interruption)."""
+    results = tmp_path_factory.mktemp("smoke-results")
+    study = Study.from_names("tinyprose", "tinypy", "smoke", results=results, data_dir=str(fixture_data))
+    real = study_mod.execute_run
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        if calls["n"] == 5:
+            raise Interrupt("killed")
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    study_mod.execute_run = flaky
+    try:
+        with pytest.raises(Interrupt):
+            study.sweep()
+    finally:
+        study_mod.execute_run = real
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (results / "runs").glob("*.json")}
+    summary = study.sweep()
+    return results, before, summary, study

@@ -15,36 +15,6 @@ from transfer_laws.study import Study
 from transfer_laws.train import TrainConfig, train
 
 
-class Interrupt(BaseException):
-    pass
-
-
-@pytest.fixture(scope="session")
-def smoke_results(fixture_data, tmp_path_factory):
-    """The whole smoke study, interrupted after 5 runs and then resumed.
-    Returns (results dir, {record path: (mtime_ns, bytes)} of the runs finished before the interruption)."""
-    results = tmp_path_factory.mktemp("smoke-results")
-    study = Study.from_names("tinyprose", "tinypy", "smoke", results=results, data_dir=str(fixture_data))
-    real = study_mod.execute_run
-    calls = {"n": 0}
-
-    def flaky(*args, **kwargs):
-        if calls["n"] == 5:
-            raise Interrupt("killed")
-        calls["n"] += 1
-        return real(*args, **kwargs)
-
-    study_mod.execute_run = flaky
-    try:
-        with pytest.raises(Interrupt):
-            study.sweep()
-    finally:
-        study_mod.execute_run = real
-    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (results / "runs").glob("*.json")}
-    summary = study.sweep()
-    return results, before, summary, study
-
-
 def test_interrupted_sweep_resumes_without_rewriting(smoke_results):
     results, before, summary, study = smoke_results
     assert len(before) == 5

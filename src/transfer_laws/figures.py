@@ -76,7 +76,7 @@ def definition_picture(runs: pd.DataFrame, ed: pd.DataFrame, curve, n_params: fl
     pts_s = runs[(runs["kind"] == "scratch") & (runs["n_params"] == n_params)].assign(what="from scratch (runs)")
     f = ed[ed["n_params"] == n_params].sort_values("D_F")
     ft = f.assign(what="fine-tuned (runs)")  # tokens == D_F
-    arrows = f[np.isfinite(f["D_E"])].assign(what="D_T = D_E − D_F")
+    arrows = f[np.isfinite(f["D_E"]) & (f["D_E"] > 0)].assign(what="D_T = D_E − D_F")
     x = alt.X("tokens:Q", scale=LOG, axis=_axis_log("target data (tokens)"))
     y = alt.Y("loss:Q", scale=alt.Scale(zero=False), title="validation loss (nats/token)")
     color = alt.Color("what:N", title=None)

@@ -1,0 +1,115 @@
+"""Training throughput of our step vs the same model trained through HF `Trainer`.
+
+Prints, for each model size: tokens/s and model-FLOPs utilisation (MFU) of our step,
+tokens/s of HF Trainer on the same tokens, and the ratio. MFU is measured against a
+peak this script measures itself (the best of large fp32 matmuls on CPU, bf16 on CUDA).
+
+    .venv/bin/python benchmarks/throughput.py [--device cuda] [--sizes 10000 100000]
+
+Uses the built `python` distribution if present, else the Python standard library's
+own source tokenized with a small tokenizer (so it runs on a fresh clone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+from transfer_laws.model import build_model, count_non_embedding, flops_per_token, shape_for
+from transfer_laws.train import TrainConfig, train
+
+
+def measured_peak_flops(device: str) -> float:
+    n = 4096 if device.startswith("cuda") else 1024
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = 0.0
+    for _ in range(5):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        best = max(best, 10 * 2 * n**3 / (time.perf_counter() - t))
+    return best
+
+
+def tokens(n: int) -> np.ndarray:
+    try:
+        from transfer_laws.data import DataStore
+
+        return np.asarray(DataStore().tokens("python", "train", n))
+    except Exception:
+        import sysconfig
+        from pathlib import Path
+
+        from transfer_laws.tokenizer import train_tokenizer
+
+        texts = [p.read_text(errors="ignore") for p in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))]
+        tok = train_tokenizer(texts[:80])
+        ids = np.concatenate([np.asarray(e.ids) for e in tok.encode_batch(texts)])
+        return np.resize(ids, n)
+
+
+def hf_trainer_tokens_per_s(model, data: np.ndarray, n_ctx: int, batch: int, steps: int, device: str) -> float:
+    from transformers import Trainer, TrainingArguments
+
+    class Windows(torch.utils.data.Dataset):
+        def __len__(self):
+            return batch * steps
+
+        def __getitem__(self, i):
+            o = np.random.randint(0, len(data) - n_ctx - 1)
+            x = torch.from_numpy(data[o:o + n_ctx].astype(np.int64))
+            return {"input_ids": x, "labels": x}
+
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(output_dir=out, per_device_train_batch_size=batch, max_steps=steps,
+                                 learning_rate=1e-3, warmup_steps=5, lr_scheduler_type="cosine",
+                                 weight_decay=0.1, max_grad_norm=1.0, logging_strategy="no",
+                                 save_strategy="no", report_to=[], disable_tqdm=True,
+                                 use_cpu=not device.startswith("cuda"), bf16=device.startswith("cuda"),
+                                 dataloader_num_workers=0)
+        trainer = Trainer(model=model, args=args, train_dataset=Windows())
+        t = time.perf_counter()
+        trainer.train()
+        return batch * steps * n_ctx / (time.perf_counter() - t)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--sizes", type=int, nargs="*", default=[3000, 10000, 30000, 100000, 300000])
+    ap.add_argument("--n-ctx", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=40)
+    args = ap.parse_args()
+    peak = measured_peak_flops(args.device)
+    data = tokens(2_000_000)
+    print(f"device {args.device}, measured peak {peak / 1e9:.1f} GFLOP/s, threads {torch.get_num_threads()}, "
+          f"n_ctx {args.n_ctx}, batch {args.batch}")
+    print(f"{'N':>10} {'ours tok/s':>11} {'ours MFU':>9} {'HF tok/s':>10} {'ratio':>6}")
+    for n in args.sizes:
+        shape = shape_for(n, 4096, args.n_ctx)
+        torch.manual_seed(0)
+        model = build_model(shape)
+        N = count_non_embedding(model)
+        fpt = flops_per_token(N, shape)
+        cfg = TrainConfig(batch_size=args.batch, max_tokens=args.batch * args.n_ctx * args.steps, eval_tokens=2048,
+                          eval_interval=10**9, eval_growth=10**9, warmup_steps=5)
+        ours = train(model, data, data[-10_000:], cfg, args.n_ctx, fpt, seed=0, device=args.device,
+                     peak_flops=peak, progress=False)
+        torch.manual_seed(0)
+        hf = hf_trainer_tokens_per_s(build_model(shape), data, args.n_ctx, args.batch, args.steps, args.device)
+        print(f"{N:>10,} {ours.tokens_per_s:>11,.0f} {100 * ours.mfu:>8.2f}% {hf:>10,.0f} {ours.tokens_per_s / hf:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
