@@ -27,16 +27,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws import figures
-from transfer_laws.analysis import load_study
-from transfer_laws.book import check_parameters
+from transfer_laws.analysis import open_study
 
-check_parameters(source, target, profile, data_dir)
-sd = load_study(source, target, profile, results, data_dir, n_boot=0)
+sd, _ = open_study(source, target, profile, results, data_dir)
 cf = figures.curves_frame(sd.records)
 common = sorted(set(sd.runs[sd.runs["kind"] == "scratch"]["tokens"]) & set(sd.runs[sd.runs["kind"] == "finetune"]["tokens"]))
 ready = bool(len(cf)) and bool(common)
-display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
-if not ready:
+if len(sd.records) and not ready:
     display(Markdown("**Not reproduced yet:** the compute figures need fine-tuned and from-scratch runs at a common "
                      f"data size. Run `make study SOURCE={source} TARGET={target} PROFILE={profile}`."))
 

@@ -27,15 +27,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws import figures
-from transfer_laws.analysis import load_study
-from transfer_laws.book import check_parameters
+from transfer_laws.analysis import open_study
 
-check_parameters(source, target, profile, data_dir)
-sd = load_study(source, target, profile, results, data_dir, n_boot=0)
-ready = sd.ed is not None
-display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
-if not ready:
-    display(Markdown("**Not reproduced yet.** " + " ".join(sd.missing.values())))
+sd, ready = open_study(source, target, profile, results, data_dir, need="ed")
 
 # %%
 if ready:

@@ -23,19 +23,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from transfer_laws.analysis import load_study
-from transfer_laws.book import check_parameters
+from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
 from transfer_laws import figures
 from transfer_laws.laws import fit_chinchilla, fit_kaplan
 
-check_parameters(source, target, profile, data_dir)
-sd = load_study(source, target, profile, results, data_dir, n_boot=0)
-display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
-ready = sd.curves is not None
-if not ready:
-    display(Markdown(f"**Not reproduced yet.** {sd.missing.get('curves', '')} "
-                     f"Run `make study SOURCE={source} TARGET={target} PROFILE={profile}` to train the missing runs."))
+sd, ready = open_study(source, target, profile, results, data_dir, need="curves")
 
 # %% [markdown]
 # Each model size gets its own curve $L_N(D) = E_N + B_N D^{-b_N}$, monotone in $D$ so that

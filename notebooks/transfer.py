@@ -28,18 +28,11 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws import figures
-from transfer_laws.analysis import load_study
-from transfer_laws.book import check_parameters
+from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
 from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt
 
-check_parameters(source, target, profile, data_dir)
-sd = load_study(source, target, profile, results, data_dir)
-display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
-ready = sd.ed is not None
-if not ready:
-    display(Markdown("**Not reproduced yet.** " + " ".join(sd.missing.values())
-                     + f" Run `make study SOURCE={source} TARGET={target} PROFILE={profile}`."))
+sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=1000)
 
 # %% [markdown]
 # ## Fig. 1: reading $D_F$, $D_T$ and $D_E$ off the curves

@@ -80,3 +80,21 @@ def load_study(source: str, target: str, profile: str, results: str | Path = "re
         sd.missing["hernandez"] = str(e)
     return sd
 
+
+
+def open_study(source: str, target: str, profile: str, results: str, data_dir: str | None,
+               need: str = "curves", n_boot: int = 0) -> tuple[StudyData, bool]:
+    """The first cell of every study chapter: check the parameters, load the study,
+    say how complete it is, and whether this chapter (which needs ``need``) can be drawn."""
+    from IPython.display import Markdown, display
+
+    from .book import check_parameters
+
+    check_parameters(source, target, profile, data_dir)
+    sd = load_study(source, target, profile, results, data_dir, n_boot=n_boot)
+    display(Markdown(f"**Study:** {sd.name}: {len(sd.records)} of {sd.planned} planned runs have records."))
+    ready = getattr(sd, need) is not None
+    if not ready:
+        display(Markdown("**Not reproduced yet.** " + " ".join(sd.missing.values())
+                         + f" Run `make study SOURCE={source} TARGET={target} PROFILE={profile}` to train the missing runs."))
+    return sd, ready
