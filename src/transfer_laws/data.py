@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .artifacts import Artifact, ArtifactError, fetch, iter_files, sha256_file
 from .atomic import atomic_write_bytes, atomic_write_text
