@@ -62,3 +62,13 @@ if ready and sd.runs["n_params"].nunique() >= 2:
     display(pd.DataFrame(rows))
 elif ready:
     display(Markdown("The joint forms need at least two model sizes."))
+
+# %% [markdown]
+# ## The runs behind this study
+# Every record, with its provenance: the git commit of the code that trained it, the
+# hardware, the seed, wall time and throughput. The JSON records hold the full config
+# and the whole validation curve.
+
+# %%
+if len(sd.records):
+    display(sd.provenance().sort_values(["kind", "N", "D"]))
