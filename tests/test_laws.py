@@ -111,3 +111,12 @@ def test_bad_input_gets_a_clear_error_and_exit_2(tmp_path, capsys, mutate, messa
 def test_missing_runs_file(capsys):
     assert main(["fit", "barnett", "--runs", "/nonexistent/runs.csv"]) == 2
     assert "runs export" in capsys.readouterr().err
+
+
+def test_compare_laws_prefers_the_generating_form():
+    from transfer_laws.laws import compare_laws
+
+    table = compare_laws(barnett_runs(TRUE_B, seed=5))
+    assert table.iloc[0]["law"] == "barnett"
+    assert set(table["law"]) == {"barnett", "no_gap", "additive"}
+    assert (table["loo_rmse_log_loss"] >= table["rmse_log_loss"] * 0.5).all()
