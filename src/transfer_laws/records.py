@@ -10,6 +10,7 @@ record it cannot read.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import platform
@@ -40,7 +41,11 @@ def record_path(results: Path, rid: str) -> Path:
     return Path(results) / RUNS_DIR / f"{rid}.json"
 
 
+@functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
+    """The commit of the code this process runs, read once: a sweep that runs for
+    hours records the commit it started from, not whatever HEAD is when a run ends.
+    ``-dirty`` marks uncommitted changes to tracked files at that moment."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],

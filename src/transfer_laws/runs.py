@@ -16,8 +16,11 @@ import torch
 from .atomic import atomic_write_bytes
 from .data import DataStore
 from .model import ModelShape, build_model, count_non_embedding, flops_per_token
-from .records import provenance, record_path, run_id, write_record
+from .records import git_commit, provenance, record_path, run_id, write_record
 from .train import TrainConfig, evaluate, train, windows
+
+
+git_commit()  # read when the process starts, i.e. before any run of it
 
 
 def checkpoint_path(results: Path, rid: str) -> Path:
