@@ -8,7 +8,7 @@ SOURCE ?= english
 TARGET ?= python
 RESULTS ?= results
 
-.PHONY: setup test data book study clean-book benchmarks
+.PHONY: setup test data book study clean-book benchmarks readme-figure
 
 setup: $(STAMP)
 
@@ -35,6 +35,10 @@ study: setup
 benchmarks: setup
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/fitting.py
+
+# The README's picture: the first study's Fig. 1 from the last `make book`.
+readme-figure:
+	cp book/generated/figures/fig1-english-python-cpu.svg book/_static/readme-fig1.svg
 
 clean-book:
 	rm -rf _build book/generated

@@ -163,10 +163,6 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
     if (gen / "figures").exists():
         for sub in [html / "generated"] + [p for p in (html / "generated" / "studies").glob("*") if p.is_dir()]:
             shutil.copytree(gen / "figures", sub / "figures", dirs_exist_ok=True)
-    if studies:  # the README's picture is the first study's Fig. 1, refreshed by every build
-        fig1 = gen / "figures" / f"fig1-{studies[0]['source']}-{studies[0]['target']}-{studies[0]['profile']}.svg"
-        if fig1.exists() and book == Path("book").resolve():
-            shutil.copyfile(fig1, book / "_static" / "readme-fig1.svg")
     print(f"book built: {html / 'index.html'}")
     return html
 
