@@ -44,17 +44,21 @@ studies = json.loads(studies)
 # more than two such lines are dropped.
 
 # %%
+def count(x):
+    return "—" if x is None else f"{x:,}"
+
+
 rows = []
 for r in store.listing():
     rows.append({"distribution": r["name"], "kind": r["kind"], "MB": round((r["bytes"] or 0) / 1e6, 1),
-                 "train tokens": r["train_tokens"], "validation tokens": r["validation_tokens"],
-                 "test tokens": r["test_tokens"],
-                 "Python leakage": None if r["leakage_share"] is None else f"{100 * r['leakage_share']:.3f}%",
-                 "license": r["license"], "sha256": (r["sha256"] or "")[:12], "sources": ", ".join(map(str, r["sources"]))})
-corpora = pd.DataFrame(rows)
-display(corpora)
+                 "train tokens": count(r["train_tokens"]), "validation tokens": count(r["validation_tokens"]),
+                 "test tokens": count(r["test_tokens"]),
+                 "Python leakage": "—" if r["leakage_share"] is None else f"{100 * r['leakage_share']:.3f}%",
+                 "text sha256": (r["sha256"] or "")[:12]})
+display(pd.DataFrame(rows).set_index("distribution"))
 for r in store.listing():
-    display(Markdown(f"- **{r['name']}**: {r['description']}"))
+    display(Markdown(f"- **{r['name']}**: {r['description']} *License:* {r['license']}. "
+                     f"*Sources:* {', '.join(f'`{s}`' for s in r['sources'])}."))
 
 # %% [markdown]
 # ## Tokenizer
