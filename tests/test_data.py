@@ -120,3 +120,23 @@ def test_deb_reader_without_dpkg(tmp_path):
     path = tmp_path / "x.deb"
     path.write_bytes(deb)
     assert list(iter_files(path, "deb", ["*README"], [])) == [("usr/share/doc/x/README", b"hello from a deb\n")]
+
+
+def test_artifact_with_wrong_checksum_is_refetched(tmp_path, monkeypatch):
+    from transfer_laws.artifacts import Artifact, ArtifactError, fetch, sha256_file
+
+    served = tmp_path / "registry" / "pkg.tgz"
+    served.parent.mkdir()
+    served.write_bytes(b"the real artifact")
+    good = sha256_file(served)
+    monkeypatch.setattr(Artifact, "fetch_command", lambda self, dest: ["cp", str(served), "."])
+    art = Artifact("npm", "pkg", "1.0.0")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / art.filename).write_bytes(b"a truncated download")
+    path = fetch(art, cache, good)
+    assert sha256_file(path) == good  # the bad cached copy was replaced
+    served.write_bytes(b"the registry changed it")
+    (cache / art.filename).unlink()
+    with pytest.raises(ArtifactError, match="npm:pkg==1.0.0.*manifest pins"):
+        fetch(art, cache, good)
