@@ -144,13 +144,12 @@ def load_records(results: Path) -> list[dict[str, Any]]:
 
 def runs_table_rows(records: list[dict[str, Any]], source: str | None = None, target: str | None = None) -> list[dict[str, Any]]:
     """The RUNS.csv rows (see transfer_laws.runs_table) of scratch and finetune records."""
-    pretrain = {r["run_id"]: r for r in records if r["config"]["kind"] == "pretrain"}
     rows = []
     for r in records:
         c = r["config"]
         if c["kind"] == "pretrain":
             continue
-        src = pretrain.get(c.get("pretrain_id"), {}).get("config", {}).get("source") if c["kind"] == "finetune" else None
+        src = c["pretrain"]["source"] if c["kind"] == "finetune" else ""  # a finetune config embeds its pretrain's
         if target and c["target"] != target:
             continue
         if source and c["kind"] == "finetune" and src != source:
@@ -159,9 +158,9 @@ def runs_table_rows(records: list[dict[str, Any]], source: str | None = None, ta
             "kind": c["kind"],
             "n_params": r["result"]["n_params"],
             "tokens": c["tokens"],
-            "pretrain_tokens": pretrain[c["pretrain_id"]]["config"]["tokens"] if c["kind"] == "finetune" else "",
+            "pretrain_tokens": c["pretrain"]["tokens"] if c["kind"] == "finetune" else "",
             "loss": r["result"]["best_loss"],
-            "source": src or "",
+            "source": src,
             "target": c["target"],
             "seed": c["seed"],
         })
