@@ -107,7 +107,9 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
             nb.cells[0].source = "\n".join([first, *rest])
     for cell in nb.cells:  # readers see outputs; the code is one click away
         tags = cell.metadata.setdefault("tags", [])
-        if cell.cell_type == "code" and "parameters" not in tags:
+        if "parameters" in tags:
+            tags.append("remove-cell")  # papermill's injected cell shows the values used
+        elif cell.cell_type == "code":
             tags.append("hide-input")
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)
