@@ -105,3 +105,16 @@ def test_non_embedding_count_matches_hand_computation():
     hand = L * (4 * d + (3 * d * d + 3 * d) + (d * d + d) + (4 * d * d + 4 * d) + (4 * d * d + d)) + 2 * d
     model = build_model(ModelShape(n_layer=L, d_model=d, n_head=4, vocab_size=512, n_ctx=64))
     assert count_non_embedding(model) == hand == 100_096
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_builtin_profiles_plan_the_default_pairs(profile):
+    """Every built-in profile fits the committed corpora (read from data/manifest.json)."""
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    for source in ("english", "english+code"):
+        configs = Study.from_names(source, "python", profile, data_dir=str(data)).configs()
+        kinds = {c["kind"] for c in configs}
+        assert kinds == {"pretrain", "scratch", "finetune"}
+        assert len({run_id(c) for c in configs}) == len(configs)
