@@ -41,7 +41,7 @@ def test_hernandez_recovers_constants():
     assert fit.params["k"] == pytest.approx(TRUE_H["k"], rel=0.3)
     ci = fit.conf_int()
     assert (ci[0] < fit.params).all() and (fit.params < ci[1]).all()
-    assert set(fit.info["dropped"]) == {"finite", "positive", "low_data", "resolvable"}
+    assert set(fit.info["dropped"]) == {"finite", "positive", "low_data", "resolvable", "extrapolated"}
 
 
 def test_hernandez_interval_coverage():
