@@ -23,7 +23,6 @@ results = "results"
 data_dir = "data"
 
 # %%
-import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws import figures

@@ -24,7 +24,6 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws.analysis import open_study
-from transfer_laws.errors import InputError
 from transfer_laws import figures
 from transfer_laws.laws import fit_chinchilla, fit_kaplan
 

@@ -4,7 +4,6 @@ English help topics of ``pydoc_data`` as the source."""
 
 from __future__ import annotations
 
-import os
 import sysconfig
 from pathlib import Path
 

@@ -1,7 +1,5 @@
-import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
@@ -9,7 +7,7 @@ from transfer_laws import study as study_mod
 from transfer_laws.cli import main
 from transfer_laws.data import DataError, DataStore
 from transfer_laws.model import ModelShape, build_model, count_non_embedding, flops_per_token, shape_for
-from transfer_laws.records import CorruptRecordError, load_records, record_path, run_id
+from transfer_laws.records import CorruptRecordError, load_records, run_id
 from transfer_laws.runs import checkpoint_path, loss_of_checkpoint
 from transfer_laws.study import Study
 from transfer_laws.train import TrainConfig, train

@@ -6,8 +6,8 @@ import pytest
 
 from transfer_laws.cli import main
 from transfer_laws.errors import InputError
-from transfer_laws.laws import (effective_data, fit_barnett, fit_curve, fit_hernandez, multiplier,
-                                optimal_allocation, predict_dt, read_runs)
+from transfer_laws.laws import (fit_barnett, fit_curve, fit_hernandez, multiplier,
+                                optimal_allocation, predict_dt)
 from transfer_laws.synthetic import barnett_runs, hernandez_runs
 
 TRUE_H = {"k": 30.0, "alpha": 0.35, "beta": 0.4}

@@ -26,7 +26,6 @@ from pathlib import Path
 from .artifacts import Artifact, fetch
 from .errors import InputError
 
-ROOT = Path.cwd()
 STUDY_CHAPTERS = ["scratch", "transfer", "compute", "ossification"]
 MATHJAX = Artifact("npm", "mathjax", "3.2.2")
 MATHJAX_SHA256 = "1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09"
@@ -135,8 +134,8 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
     gen.mkdir(parents=True)
     cache = Path(data_dir) / "cache" / "artifacts"
     _static_assets(book, cache)
-    env_backup = os.environ.get("TRANSFER_LAWS_FIGURES")
-    os.environ["TRANSFER_LAWS_FIGURES"] = str(gen / "figures")
+    saved_env = {k: os.environ.get(k) for k in ("TRANSFER_LAWS_FIGURES", "TRANSFER_LAWS_DATA")}
+    os.environ["TRANSFER_LAWS_FIGURES"] = str(gen / "figures")  # inherited by the kernels
     os.environ["TRANSFER_LAWS_DATA"] = data_dir
     common = {"results": str(results), "data_dir": data_dir}
     try:
@@ -151,8 +150,11 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
         for nb, out, params in tqdm(jobs, desc="notebooks", unit="nb"):
             execute(nb, out, params, cwd=gen)
     finally:
-        if env_backup is None:
-            os.environ.pop("TRANSFER_LAWS_FIGURES", None)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     out = Path(output).resolve()
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(book), "--config", str(config.resolve()),
            "--toc", str(book / "_toc.yml"), "--path-output", str(out.parent), "--builder", "html"]

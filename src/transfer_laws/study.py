@@ -214,7 +214,7 @@ class Study:
                             f"{out['provenance']['tokens_per_s']:,.0f} tok/s)")
         remaining = len(self.status()["missing"])
         log(f"summary: {done} run now, {skipped} skipped (already done), {failed} failed, {remaining} remain"
-            + (f"; rerun the same command to continue" if remaining else ""))
+            + ("; rerun the same command to continue" if remaining else ""))
         return {"done": done, "skipped": skipped, "failed": failed, "remaining": remaining}
 
 

@@ -69,7 +69,7 @@ def select_points(ed: pd.DataFrame, sel: Selection) -> tuple[pd.DataFrame, dict[
 
 
 def _design(pts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    X = np.column_stack([np.ones(len(pts)), np.log(pts["D_F"]), np.log(pts["N"] if "N" in pts else pts["n_params"])])
+    X = np.column_stack([np.ones(len(pts)), np.log(pts["D_F"]), np.log(pts["n_params"])])
     return X, np.log(pts["D_T"].to_numpy(float))
 
 
