@@ -116,3 +116,24 @@ def test_builtin_profiles_plan_the_default_pairs(profile):
         kinds = {c["kind"] for c in configs}
         assert kinds == {"pretrain", "scratch", "finetune"}
         assert len({run_id(c) for c in configs}) == len(configs)
+
+
+@pytest.mark.parametrize("rows,width", [(300, 16), (513, 40)])
+def test_fused_output_layer_matches_plain_cross_entropy(rows, width):
+    from transfer_laws.fused_loss import linear_cross_entropy
+
+    torch.manual_seed(0)
+    h = torch.randn(rows, width, dtype=torch.float64, requires_grad=True)  # rows not a multiple of the chunk
+    w = (0.3 * torch.randn(97, width, dtype=torch.float64)).requires_grad_()
+    t = torch.randint(0, 97, (rows,))
+    plain = torch.nn.functional.cross_entropy(h @ w.t(), t)
+    (3.0 * plain).backward()  # a non-unit upstream gradient
+    expected = plain.item(), h.grad.clone(), w.grad.clone()
+    h.grad = w.grad = None
+    fused = linear_cross_entropy(h, w, t)
+    (3.0 * fused).backward()
+    assert fused.item() == pytest.approx(expected[0], rel=1e-12)
+    torch.testing.assert_close(h.grad, expected[1])
+    torch.testing.assert_close(w.grad, expected[2])
+    with torch.no_grad():
+        assert linear_cross_entropy(h, w, t).item() == pytest.approx(expected[0], rel=1e-12)

@@ -61,7 +61,7 @@ def build_model(shape: ModelShape):
         n_layer=shape.n_layer,
         n_head=shape.n_head,
         n_inner=MLP_RATIO * shape.d_model,
-        activation_function="gelu_new",
+        activation_function="gelu_pytorch_tanh",  # gelu_new's formula in one fused kernel
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .fused_loss import lm_loss
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -70,20 +72,30 @@ def windows(data: torch.Tensor, n_ctx: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, val: torch.Tensor, device: str, batch_size: int = 64) -> float:
+def evaluate(model, val: torch.Tensor, device: str, batch_size: int = 64, fused: bool = False) -> float:
     """Mean next-token cross-entropy (nats/token) over the fixed validation windows."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
     for i in range(0, len(val), batch_size):
         w = val[i:i + batch_size].to(device, non_blocking=True)
-        with _autocast(device):
-            logits = model(input_ids=w[:, :-1]).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1), reduction="sum")
-        total += loss.item()
+        total += next_token_loss(model, w, device, fused).item() * w[:, 1:].numel()
         count += w[:, 1:].numel()
     model.train(was_training)
     return total / count
+
+
+def next_token_loss(model, w: torch.Tensor, device: str, fused: bool) -> torch.Tensor:
+    """Mean next-token cross-entropy of ``model`` over windows ``w`` of n_ctx + 1 tokens.
+
+    ``fused``: the output layer and its softmax run fused and in cached chunks
+    (``fused_loss``); on CPU, at our sizes, they are most of the step. Otherwise the
+    model's own logits, under bf16 autocast on CUDA."""
+    if fused:
+        return lm_loss(model, w)
+    with _autocast(device):
+        logits = model(input_ids=w[:, :-1]).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1))
 
 
 def _autocast(device: str):
@@ -104,8 +116,7 @@ def make_optimizer(model, cfg: TrainConfig, device: str) -> torch.optim.Optimize
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     kwargs: dict[str, Any] = {"lr": cfg.lr, "betas": (cfg.beta1, cfg.beta2)}
-    if device.startswith("cuda"):
-        kwargs["fused"] = True
+    kwargs["fused"] = True  # one kernel over all parameters, on CPU as on CUDA
     return torch.optim.AdamW(groups, **kwargs)
 
 
@@ -133,6 +144,7 @@ def train(
         data, val = data.to(device), val.to(device)
     model.to(device).train()
     fwd = torch.compile(model) if cfg.compile else model
+    fused = device == "cpu" and not cfg.compile
     opt = make_optimizer(model, cfg, device)
 
     tokens_per_step = cfg.batch_size * n_ctx
@@ -151,7 +163,7 @@ def train(
     step = 0
     while True:
         if step >= next_eval or step == total_steps:
-            v = evaluate(fwd, val, device)
+            v = evaluate(fwd, val, device, fused=fused)
             tokens = step * tokens_per_step
             curve.append({"step": step, "tokens": tokens, "flops": tokens * flops_per_token,
                           "val_loss": v, "train_loss": float(loss_acc) / loss_n if loss_n else float("nan"),
@@ -174,9 +186,7 @@ def train(
             g["lr"] = lr_at(step, total_steps, cfg)
         starts = torch.randint(0, D - n_ctx, (cfg.batch_size,), generator=gen).to(data.device)
         w = data[starts[:, None] + offsets_arange]
-        with _autocast(device):
-            logits = fwd(input_ids=w[:, :-1]).logits
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1))
+        loss = next_token_loss(fwd, w, device, fused)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
