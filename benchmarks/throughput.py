@@ -4,6 +4,12 @@ Prints, for each model size: tokens/s and model-FLOPs utilisation (MFU) of our s
 tokens/s of HF Trainer on the same tokens, and the ratio. MFU is measured against a
 peak this script measures itself (the best of large fp32 matmuls on CPU, bf16 on CUDA).
 
+MFU counts 6N plus the attention term (Kaplan et al.), which leaves out the output
+layer; at small N that layer is most of the work. So the script also prints the
+utilisation with the output layer counted (``all-FLOPs``) and the ceiling on any
+speed-up over Trainer: Trainer's step time over the time the step's FLOPs would take at
+the measured peak.
+
     .venv/bin/python benchmarks/throughput.py [--device cuda] [--sizes 10000 100000]
 
 Uses the built `python` distribution if present, else the Python standard library's
@@ -95,7 +101,8 @@ def main() -> None:
     data = tokens(2_000_000)
     print(f"device {args.device}, measured peak {peak / 1e9:.1f} GFLOP/s, threads {torch.get_num_threads()}, "
           f"n_ctx {args.n_ctx}, batch {args.batch}")
-    print(f"{'N':>10} {'ours tok/s':>11} {'ours MFU':>9} {'HF tok/s':>10} {'ratio':>6}")
+    print(f"{'N':>10} {'ours tok/s':>11} {'ours MFU':>9} {'all-FLOPs':>9} {'HF tok/s':>10} {'ratio':>6} "
+          f"{'ceiling':>7}")
     for n in args.sizes:
         shape = shape_for(n, 4096, args.n_ctx)
         torch.manual_seed(0)
@@ -108,7 +115,10 @@ def main() -> None:
                      peak_flops=peak, progress=False)
         torch.manual_seed(0)
         hf = hf_trainer_tokens_per_s(build_model(shape), data, args.n_ctx, args.batch, args.steps, args.device)
-        print(f"{N:>10,} {ours.tokens_per_s:>11,.0f} {100 * ours.mfu:>8.2f}% {hf:>10,.0f} {ours.tokens_per_s / hf:>6.2f}")
+        all_flops = fpt + 6 * shape.vocab_size * shape.d_model  # plus the output layer
+        print(f"{N:>10,} {ours.tokens_per_s:>11,.0f} {100 * ours.mfu:>8.2f}% "
+              f"{100 * ours.tokens_per_s * all_flops / peak:>8.2f}% {hf:>10,.0f} {ours.tokens_per_s / hf:>6.2f} "
+              f"{peak / (all_flops * hf):>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -137,3 +137,20 @@ def test_fused_output_layer_matches_plain_cross_entropy(rows, width):
     torch.testing.assert_close(w.grad, expected[2])
     with torch.no_grad():
         assert linear_cross_entropy(h, w, t).item() == pytest.approx(expected[0], rel=1e-12)
+
+
+@pytest.mark.parametrize("profile,sizes,n_orders,finetunes,df_orders",
+                         [("cpu", 4, 1.5, 6, 2.5), ("gpu", 6, 2.0, 6, 4.0)])
+def test_builtin_profiles_span_what_the_study_needs(profile, sizes, n_orders, finetunes, df_orders):
+    """The spans the engine issue asks of each profile, on the N actually instantiated."""
+    import math
+
+    from transfer_laws.study import load_profile
+
+    prof = load_profile(profile)
+    ns = [count_non_embedding(build_model(shape_for(n, 4096, prof["n_ctx"]))) for n in prof["sizes"]]
+    assert len(ns) >= sizes and math.log10(max(ns) / min(ns)) >= n_orders
+    df = prof["finetune_tokens"]
+    assert len(df) >= finetunes and math.log10(max(df) / min(df)) >= df_orders
+    p = prof["pretrain_tokens"]
+    assert len(set(p["grid"]) | {p["main"]}) >= 4  # the transfer-gap grid at grid_size, with the main p
