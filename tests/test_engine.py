@@ -154,3 +154,17 @@ def test_builtin_profiles_span_what_the_study_needs(profile, sizes, n_orders, fi
     assert len(df) >= finetunes and math.log10(max(df) / min(df)) >= df_orders
     p = prof["pretrain_tokens"]
     assert len(set(p["grid"]) | {p["main"]}) >= 4  # the transfer-gap grid at grid_size, with the main p
+
+
+def test_process_pool_executor_returns_every_run_and_reports_failures():
+    from transfer_laws.study import make_executor
+
+    ex = make_executor(2)
+    configs = [{"n": 1}, {"n": 2}, 5, {"n": 3}]  # dict(5, progress=False) raises TypeError in the worker
+    out = list(ex.map(dict, configs))
+    assert len(out) == 4
+    ok = sorted(r["n"] for c, r in out if not isinstance(r, Exception))
+    assert ok == [1, 2, 3] and all(r["progress"] is False for c, r in out if isinstance(r, dict))
+    assert [c for c, r in out if isinstance(r, Exception)] == [5]
+    assert list(ex.map(dict, [])) == []
+    assert sorted(r["n"] for _, r in ex.map(dict, (c for c in configs if c != 5))) == [1, 2, 3]  # an iterator

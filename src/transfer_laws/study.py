@@ -10,6 +10,7 @@ in flight and rewrites nothing.
 
 from __future__ import annotations
 
+import os
 import time
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -135,26 +136,48 @@ class SequentialExecutor:
 
 
 class ProcessPoolExecutorAdapter:
+    """Runs configs in parallel processes. The machine's cores are shared out among the
+    processes that have work: two single-threaded runs on 2 cores beat one two-threaded
+    run by 10-25% at our sizes (benchmarks/README.md), but a lone run gets every core."""
+
     def __init__(self, workers: int):
         self.workers = workers
 
     def map(self, fn, configs, **kwargs):
         import multiprocessing as mp
 
-        with ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_one_thread) as pool:
-            futures = {pool.submit(fn, c, **kwargs, progress=False): c for c in configs}
-            for fut in as_completed(futures):
+        # A list is sized up front (a lone run gets every core); an iterator (a sweep under
+        # a time limit) is pulled one config per free worker, so the limit is honoured.
+        workers = min(self.workers, len(configs)) if hasattr(configs, "__len__") else self.workers
+        if workers == 0:
+            return
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        pending = iter(configs)
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_set_threads, initargs=(threads,)) as pool:
+            futures: dict = {}
+
+            def submit_next() -> None:
+                c = next(pending, None)
+                if c is not None:
+                    futures[pool.submit(fn, c, **kwargs, progress=False)] = c
+
+            for _ in range(workers):
+                submit_next()
+            while futures:
+                fut = next(as_completed(futures))
+                c = futures.pop(fut)
                 try:
-                    yield futures[fut], fut.result()
+                    yield c, fut.result()
                 except Exception as e:
-                    yield futures[fut], e
+                    yield c, e
+                submit_next()
 
 
-def _one_thread() -> None:
+def _set_threads(n: int) -> None:
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(n)
 
 
 def make_executor(workers: int) -> Executor:
