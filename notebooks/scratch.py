@@ -35,14 +35,35 @@ sd, ready = open_study(source, target, profile, results, data_dir, need="curves"
 # of its infinite-data loss $E_N$.
 
 # %%
+conv = sd.convergence("scratch")
+capped = conv[conv["still_improving"]]
 if ready:
-    figures.show(figures.scratch_curves(sd.runs, sd.curves), f"scratch-{target}-{profile}",
-                 sd.caption("scratch", "Points: runs; dashed: per-N fits"))
+    figures.show(figures.scratch_curves(sd.runs, sd.curves, set(zip(capped["N"], capped["D"]))),
+                 f"scratch-{target}-{profile}",
+                 sd.caption("scratch", "Points: runs (triangles: ended at the token cap, still improving); "
+                            "dashed: per-N fits"))
     table = pd.DataFrame([{"N": n, "method": c.method, "E_N": c.E, "B_N": c.B, "b_N": c.b, "points": c.points,
                            "RMSE(log L)": c.rmse, "D(N) (1% of E_N)": c.data_to_saturate(),
                            "largest D run": c.d_max,
                            "largest D / D(N)": c.d_max / c.data_to_saturate()} for n, c in sd.curves.items()])
     display(table)
+
+# %% [markdown]
+# ## Did the runs converge?
+# Hernandez et al. compare with from-scratch models trained to convergence on D tokens.
+# Our runs are early-stopped on the fixed validation set, but a run also ends at its
+# profile's token cap. A run that reaches the cap with its best loss at its last
+# evaluation was still improving: its loss is an upper bound on what D tokens can give,
+# the fitted curve runs high at large D, and $D_E$ read off it there is too large. Which
+# runs they are:
+
+# %%
+if len(conv):
+    display(Markdown(f"**{len(capped)} of {len(conv)}** from-scratch runs ended at the token cap while still "
+                     f"improving (largest D per size: "
+                     + ", ".join(f"N = {n:,}: {'still improving' if g.iloc[-1]['still_improving'] else 'converged'}"
+                                 for n, g in conv.groupby("N")) + ")."))
+    display(conv.round({"epochs": 1}))
 
 # %% [markdown]
 # ## Joint forms

@@ -39,6 +39,22 @@ class StudyData:
         return (f"{what + '. ' if what else ''}Made by notebooks/{notebook}.py from the {self.source} → {self.target} "
                 f"study, {self.profile} profile: {len(self.records)} of {self.planned} planned runs.")
 
+    def convergence(self, kind: str = "scratch") -> pd.DataFrame:
+        """How each run ended. ``still_improving``: it reached its token cap with its best
+        loss at the last evaluation, so its loss is an upper bound on what its data
+        could give with more compute."""
+        rows = []
+        for r in self.records:
+            c, res = r["config"], r["result"]
+            if c["kind"] != kind:
+                continue
+            rows.append({"N": res["n_params"], "D": c["tokens"], "tokens trained": res["tokens_trained"],
+                         "epochs": res["tokens_trained"] / c["tokens"], "best at (tokens)": res["best_tokens"],
+                         "stopped": res["stopped"],
+                         "still_improving": res["stopped"] == "max_tokens" and res["best_step"] == res["steps"]})
+        return pd.DataFrame(rows, columns=["N", "D", "tokens trained", "epochs", "best at (tokens)", "stopped",
+                                           "still_improving"]).sort_values(["N", "D"], ignore_index=True)
+
     def provenance(self) -> pd.DataFrame:
         rows = [{"kind": r["config"]["kind"], "N": r["result"]["n_params"], "D": r["config"]["tokens"],
                  "loss": r["result"]["best_loss"], "commit": (r["provenance"]["git_commit"] or "")[:12],

@@ -51,18 +51,26 @@ def show(chart: alt.TopLevelMixin, name: str, caption: str) -> None:
 
 
 # --- from-scratch ----------------------------------------------------------------------
-def scratch_curves(runs: pd.DataFrame, curves: dict) -> alt.Chart:
+def scratch_curves(runs: pd.DataFrame, curves: dict, still_improving: set | None = None) -> alt.Chart:
+    """``still_improving``: (n_params, tokens) of runs that ended at their token cap while
+    still improving, drawn as downward triangles: their loss is an upper bound."""
     s = runs[runs["kind"] == "scratch"].assign(N=lambda d: d["n_params"].map(lambda n: f"{n:,.0f}"))
+    capped = still_improving or set()
+    s = s.assign(ended=[("at the token cap, still improving" if (n, t) in capped else "early-stopped or flat")
+                        for n, t in zip(s["n_params"], s["tokens"])])
     lines = []
     for n, c in curves.items():
         D = np.geomspace(c.d_min, c.d_max * 4, 60)
         lines.append(pd.DataFrame({"tokens": D, "loss": c.loss(D), "N": f"{n:,.0f}", "n_params": n}))
     fit = pd.concat(lines)
     color = alt.Color("N:N", sort=alt.SortField("n_params"), title="N (non-embedding)")
-    pts = alt.Chart(s).mark_point(filled=True, size=50).encode(
+    ended = ["early-stopped or flat", "at the token cap, still improving"]
+    pts = alt.Chart(s).mark_point(filled=True, size=60).encode(
         x=alt.X("tokens:Q", scale=LOG, axis=_axis_log("D: target tokens (from scratch)")),
         y=alt.Y("loss:Q", scale=alt.Scale(zero=False), title="best validation loss (nats/token)"),
-        color=color, tooltip=["N", "tokens", alt.Tooltip("loss:Q", format=".4f")])
+        color=color,
+        shape=alt.Shape("ended:N", title="run ended", scale=alt.Scale(domain=ended, range=["circle", "triangle-down"])),
+        tooltip=["N", "tokens", alt.Tooltip("loss:Q", format=".4f"), "ended"])
     ln = alt.Chart(fit).mark_line(strokeDash=[4, 3]).encode(x="tokens:Q", y="loss:Q", color=color)
     return (pts + ln).properties(width=WIDTH, height=HEIGHT, title="From-scratch loss vs data, per model size")
 
