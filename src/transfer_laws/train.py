@@ -98,6 +98,11 @@ def next_token_loss(model, w: torch.Tensor, device: str, fused: bool) -> torch.T
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1))
 
 
+def _synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def _autocast(device: str):
     if device.startswith("cuda"):
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -157,12 +162,17 @@ def train(
     best_state: dict[str, torch.Tensor] | None = None
     since_best, next_eval, stopped = 0, 0, "max_tokens"
     t0 = time.perf_counter()
-    train_time = 0.0
+    # Training time is summed between evaluations, with the device synchronised at each
+    # boundary, so that tokens/s is right on CUDA too, where steps run asynchronously.
+    train_time, segment_start = 0.0, None
     loss_acc, loss_n = 0.0, 0
     bar = tqdm(total=total_tokens, desc=desc, unit="tok", unit_scale=True, leave=False, disable=not progress)
     step = 0
     while True:
         if step >= next_eval or step == total_steps:
+            if segment_start is not None:
+                _synchronize(device)
+                train_time += time.perf_counter() - segment_start
             v = evaluate(fwd, val, device, fused=fused)
             tokens = step * tokens_per_step
             curve.append({"step": step, "tokens": tokens, "flops": tokens * flops_per_token,
@@ -181,7 +191,7 @@ def train(
                 break
             if step >= total_steps:
                 break
-        ts = time.perf_counter()
+            segment_start = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, total_steps, cfg)
         starts = torch.randint(0, D - n_ctx, (cfg.batch_size,), generator=gen).to(data.device)
@@ -194,7 +204,6 @@ def train(
         opt.step()
         loss_acc = loss_acc + loss.detach()  # no host sync in the step
         loss_n += 1
-        train_time += time.perf_counter() - ts
         step += 1
         bar.update(tokens_per_step)
     bar.close()
