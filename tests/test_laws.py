@@ -44,6 +44,20 @@ def test_hernandez_recovers_constants():
     assert set(fit.info["dropped"]) == {"finite", "positive", "low_data", "resolvable", "extrapolated"}
 
 
+def test_hernandez_fits_at_one_pretraining_size():
+    """A study's export also holds a transfer-gap grid of p at one size; the law holds p
+    fixed, so those runs are left out (and counted), not mixed in."""
+    runs = hernandez_runs(**TRUE_H, seed=1)
+    grid = runs[(runs["kind"] == "finetune") & (runs["n_params"] == 3e4)].assign(
+        pretrain_tokens=1e6, loss=lambda d: d["loss"] + 0.5)  # a weaker pre-training: far less transfer
+    both = pd.concat([runs, grid], ignore_index=True)
+    alone, mixed = fit_hernandez(runs, n_boot=20), fit_hernandez(both, n_boot=20)
+    pd.testing.assert_series_equal(alone.params, mixed.params)
+    assert mixed.info["pretrain_tokens"] == 1e9 and mixed.info["left out (other p)"] == len(grid)
+    with pytest.raises(InputError, match="pretrain_tokens = 5"):
+        fit_hernandez(both, pretrain_tokens=5)
+
+
 def test_hernandez_interval_coverage():
     hits, reps = [], 16
     for seed in range(reps):

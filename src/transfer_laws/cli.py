@@ -91,7 +91,8 @@ def cmd_runs_export(args) -> None:
 def cmd_fit(args) -> None:
     from .fitcli import run_fit
 
-    run_fit(args.law, Path(args.runs), as_json=args.json, n_boot=args.bootstrap, seed=args.seed)
+    run_fit(args.law, Path(args.runs), as_json=args.json, n_boot=args.bootstrap, seed=args.seed,
+            pretrain_tokens=args.pretrain_tokens)
 
 
 def cmd_study(args) -> None:
@@ -157,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--json", action="store_true")
     f.add_argument("--bootstrap", type=int, default=1000)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--pretrain-tokens", type=float, default=None,
+                   help="hernandez: the pre-training size p to fit at (default: the p present at the most sizes)")
     f.set_defaults(func=cmd_fit)
 
     st = sub.add_parser("study", help="sweep, fit and add a pair's pages to the book")

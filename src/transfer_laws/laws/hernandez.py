@@ -82,15 +82,38 @@ def predict_dt(params: pd.Series, D_F, N) -> np.ndarray:
 
 
 @single_threaded
+def main_pretrain_tokens(table: pd.DataFrame) -> float | None:
+    """The pre-training size p the law is fitted at when fine-tuned runs have several: the
+    one present at the most model sizes, the largest on a tie (a study's main p, beside a
+    transfer-gap grid at one size)."""
+    ft = table[table["kind"] == "finetune"]
+    if ft.empty:
+        return None
+    sizes = ft.groupby("pretrain_tokens")["n_params"].nunique()
+    return float(max(sizes.index, key=lambda p: (sizes[p], p)))
+
+
 def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
-                  robust: bool = False) -> FitResults:
-    """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame."""
+                  robust: bool = False, pretrain_tokens: float | None = None) -> FitResults:
+    """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame.
+
+    The law holds p fixed: fine-tuned runs at other pre-training sizes than
+    ``pretrain_tokens`` (default: ``main_pretrain_tokens``) are left out, and counted."""
     sel = selection or Selection()
     table = None
+    other_p = 0
     if isinstance(runs, pd.DataFrame) and "D_T" in runs:
         df = runs
     else:
         table = read_runs(runs)
+        p = main_pretrain_tokens(table) if pretrain_tokens is None else float(pretrain_tokens)
+        ft = table["kind"] == "finetune"
+        if p is not None and not (table.loc[ft, "pretrain_tokens"] == p).any():
+            have = ", ".join(f"{v:,.0f}" for v in sorted(table.loc[ft, "pretrain_tokens"].unique()))
+            raise InputError(f"no fine-tuned run has pretrain_tokens = {p:,.0f}; the runs have {have}.")
+        keep = ~ft | (table["pretrain_tokens"] == p)
+        other_p = int((~keep).sum())
+        table = table[keep].reset_index(drop=True)
         curves = fit_curves(table)
         df = effective_data(table, curves)
     pts, dropped = select_points(df, sel)
@@ -120,6 +143,8 @@ def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, 
     resid = y - X @ main.params
     info = {
         "n_points": int(len(pts)),
+        "pretrain_tokens": int(pts["pretrain_tokens"].iloc[0]) if "pretrain_tokens" in pts else None,
+        "left out (other p)": other_p,
         "dropped": dropped,
         "selection": {"low_data_fraction": sel.low_data_fraction, "min_ratio": sel.min_ratio,
                       "drop_extrapolated": sel.drop_extrapolated},
