@@ -37,26 +37,34 @@ def _chunk_softmax_(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return s.squeeze(1).log() - target_logit
 
 
+def _chunked_loss(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                  grad_hidden: torch.Tensor | None = None, grad_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss over all rows; fills the given gradient buffers (unscaled: summed over rows)."""
+    total = 0.0
+    for i in range(0, hidden.shape[0], CHUNK_ROWS):
+        h, t = hidden[i:i + CHUNK_ROWS], targets[i:i + CHUNK_ROWS]
+        logits = _logits(h, weight)
+        total = total + _chunk_softmax_(logits, t).sum()
+        if grad_hidden is None and grad_weight is None:
+            continue
+        logits[torch.arange(len(t), device=logits.device), t] -= 1.0  # d(loss)/d(logits)
+        g = logits.to(hidden.dtype)
+        if grad_hidden is not None:
+            torch.mm(g, weight, out=grad_hidden[i:i + CHUNK_ROWS])
+        if grad_weight is not None:
+            grad_weight.addmm_(g.t(), h)
+    return total / hidden.shape[0]
+
+
 class LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        n = hidden.shape[0]
         grad_hidden = torch.empty_like(hidden) if hidden.requires_grad else None
         grad_weight = torch.zeros_like(weight) if weight.requires_grad else None
-        total = 0.0
-        for i in range(0, n, CHUNK_ROWS):
-            h, t = hidden[i:i + CHUNK_ROWS], targets[i:i + CHUNK_ROWS]
-            logits = _logits(h, weight)
-            total = total + _chunk_softmax_(logits, t).sum()
-            logits[torch.arange(len(t), device=logits.device), t] -= 1.0  # d(loss)/d(logits), unscaled
-            g = logits.to(hidden.dtype)
-            if grad_hidden is not None:
-                torch.mm(g, weight, out=grad_hidden[i:i + CHUNK_ROWS])
-            if grad_weight is not None:
-                grad_weight.addmm_(g.t(), h)
+        loss = _chunked_loss(hidden, weight, targets, grad_hidden, grad_weight)
         ctx.save_for_backward(grad_hidden, grad_weight)
-        ctx.n = n
-        return total / n
+        ctx.n = hidden.shape[0]
+        return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
@@ -71,11 +79,7 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``: hidden (rows, d),
     weight (vocab, d), targets (rows,) of int64."""
     if not torch.is_grad_enabled() or not (hidden.requires_grad or weight.requires_grad):
-        total = 0.0
-        for i in range(0, hidden.shape[0], CHUNK_ROWS):
-            logits = _logits(hidden[i:i + CHUNK_ROWS], weight)
-            total = total + _chunk_softmax_(logits, targets[i:i + CHUNK_ROWS]).sum()
-        return total / hidden.shape[0]
+        return _chunked_loss(hidden, weight, targets)
     return LinearCrossEntropy.apply(hidden, weight, targets)
 
 

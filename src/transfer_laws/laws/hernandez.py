@@ -81,7 +81,6 @@ def predict_dt(params: pd.Series, D_F, N) -> np.ndarray:
     return params["k"] * np.asarray(D_F, float) ** params["alpha"] * np.asarray(N, float) ** params["beta"]
 
 
-@single_threaded
 def main_pretrain_tokens(table: pd.DataFrame) -> float | None:
     """The pre-training size p the law is fitted at when fine-tuned runs have several: the
     one present at the most model sizes, the largest on a tie (a study's main p, beside a
@@ -93,6 +92,7 @@ def main_pretrain_tokens(table: pd.DataFrame) -> float | None:
     return float(max(sizes.index, key=lambda p: (sizes[p], p)))
 
 
+@single_threaded
 def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
                   robust: bool = False, pretrain_tokens: float | None = None) -> FitResults:
     """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame.
