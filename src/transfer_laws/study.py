@@ -26,7 +26,7 @@ from .records import record_path, run_id
 from .runs import execute_run
 from .train import TrainConfig
 
-BUILTIN_PROFILES = ("smoke", "cpu", "gpu")
+BUILTIN_PROFILES = ("smoke", "cpu", "cpu-long", "gpu")
 
 
 def load_profile(name_or_path: str) -> dict[str, Any]:
@@ -48,6 +48,10 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     for key in ("sizes", "scratch_tokens", "finetune_tokens"):
         if any((not isinstance(v, int)) or v <= 0 for v in prof[key]):
             raise InputError(f"profile {name_or_path!r}: every value of {key!r} must be a positive integer")
+    grid_df = prof["pretrain_tokens"].get("grid_finetune_tokens", prof["finetune_tokens"])
+    if not grid_df or any((not isinstance(v, int)) or v <= 0 for v in grid_df):
+        raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_finetune_tokens must be a non-empty "
+                         f"list of positive integers (leave it out to fine-tune the p grid at every finetune_tokens)")
     known = set(TrainConfig.__dataclass_fields__)
     for kind in ("pretrain", "scratch", "finetune"):
         bad = set(prof.get(kind, {})) - known
@@ -74,8 +78,10 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
     main_p = prof["pretrain_tokens"]["main"]
     gap = prof["pretrain_tokens"].get("grid", [])
     gap_size = prof["pretrain_tokens"].get("grid_size", prof["sizes"][0])
+    gap_df = prof["pretrain_tokens"].get("grid_finetune_tokens", prof["finetune_tokens"])
     for what, values, limit in (("scratch_tokens", prof["scratch_tokens"], sizes["target"]),
                                 ("finetune_tokens", prof["finetune_tokens"], sizes["target"]),
+                                ("grid_finetune_tokens", gap_df, sizes["target"]),
                                 ("pretrain_tokens", [main_p, *gap], sizes["source"])):
         dist = target if what != "pretrain_tokens" else source
         for v in values:
@@ -106,7 +112,8 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
             for d in prof["scratch_tokens"]:
                 scratch.append(cfg("scratch", n, d, seed, target=target, data_sha256=tgt_sha))
         for (n, p), pre in pre_of.items():
-            for d in prof["finetune_tokens"]:
+            # the main p is fine-tuned on the whole D_F grid even at grid_size
+            for d in (prof["finetune_tokens"] if p == main_p else gap_df):
                 finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
                                      pretrain=pre, pretrain_id=run_id(pre)))
     return pretrains + scratch + finetunes
