@@ -6,6 +6,7 @@ import torch
 from transfer_laws import study as study_mod
 from transfer_laws.cli import main
 from transfer_laws.data import DataError, DataStore
+from transfer_laws.errors import InputError
 from transfer_laws.model import ModelShape, build_model, count_non_embedding, flops_per_token, shape_for
 from transfer_laws.records import CorruptRecordError, load_records, run_id
 from transfer_laws.runs import checkpoint_path, loss_of_checkpoint
@@ -76,6 +77,28 @@ def test_too_large_d_fails_before_training(fixture_data, tmp_path):
     assert not (tmp_path / "res" / "runs").exists()
 
 
+def test_transfer_gap_grid_fine_tunes_only_its_own_d_f(fixture_data, tmp_path):
+    """grid_finetune_tokens trims the fine-tunes of the extra p values only; the runs both
+    plans share are the same runs (same ids), so records carry over between profiles."""
+    smoke = study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
+    trimmed = tmp_path / "trimmed.toml"
+    trimmed.write_text(smoke.replace("grid_size = 3000", "grid_size = 3000\ngrid_finetune_tokens = [256]"))
+    plan_of = lambda prof: Study.from_names("tinyprose", "tinypy", prof, data_dir=str(fixture_data)).configs()  # noqa: E731
+    full, cut = plan_of("smoke"), plan_of(str(trimmed))
+    ft = [c for c in cut if c["kind"] == "finetune"]
+    main_p = [c for c in ft if c["pretrain"]["tokens"] == 16384]
+    extra_p = [c for c in ft if c["pretrain"]["tokens"] != 16384]
+    assert sorted({c["tokens"] for c in main_p}) == [256, 1024, 4096] and len(main_p) == 2 * 3
+    assert {c["tokens"] for c in extra_p} == {256} and len(extra_p) == 3
+    assert {run_id(c) for c in cut} < {run_id(c) for c in full}
+    assert len(full) - len(cut) == 3 * 2
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(smoke.replace("grid_size = 3000", "grid_size = 3000\ngrid_finetune_tokens = []"))
+    with pytest.raises(InputError, match="grid_finetune_tokens must be a non-empty list"):
+        plan_of(str(bad))
+
+
 def test_unknown_profile_and_same_pair_are_clear_errors(data_env, capsys):
     assert main(["sweep", "--source", "tinyprose", "--target", "tinypy", "--profile", "nope"]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err
@@ -105,7 +128,7 @@ def test_non_embedding_count_matches_hand_computation():
     assert count_non_embedding(model) == hand == 100_096
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-long", "gpu"])
 def test_builtin_profiles_plan_the_default_pairs(profile):
     """Every built-in profile fits the committed corpora (read from data/manifest.json)."""
     from pathlib import Path
@@ -140,7 +163,7 @@ def test_fused_output_layer_matches_plain_cross_entropy(rows, width):
 
 
 @pytest.mark.parametrize("profile,sizes,n_orders,finetunes,df_orders",
-                         [("cpu", 4, 1.5, 6, 2.5), ("gpu", 6, 2.0, 6, 4.0)])
+                         [("cpu", 4, 1.5, 6, 2.5), ("cpu-long", 4, 1.5, 6, 2.5), ("gpu", 6, 2.0, 6, 4.0)])
 def test_builtin_profiles_span_what_the_study_needs(profile, sizes, n_orders, finetunes, df_orders):
     """The spans the engine issue asks of each profile, on the N actually instantiated."""
     import math
