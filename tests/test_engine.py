@@ -67,6 +67,22 @@ def test_export_table_has_the_documented_columns(smoke_results, tmp_path):
     assert header == ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
 
 
+def test_export_for_one_profile_holds_only_its_runs(smoke_results, data_env, tmp_path, capsys):
+    results, *_ = smoke_results
+    trimmed = tmp_path / "trimmed.toml"
+    trimmed.write_text(study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
+                       .replace("sizes = [3000, 10000]", "sizes = [3000]"))
+    args = ["runs", "export", "--results", str(results), "--source", "tinyprose", "--target", "tinypy"]
+    assert main([*args, "-o", str(tmp_path / "all.csv")]) == 0
+    assert main([*args, "--profile", str(trimmed), "-o", str(tmp_path / "one.csv")]) == 0
+    every = (tmp_path / "all.csv").read_text().splitlines()[1:]
+    one = (tmp_path / "one.csv").read_text().splitlines()[1:]
+    assert 0 < len(one) < len(every) and set(one) <= set(every)
+    assert {line.split(",")[1] for line in one} == {"3312"}
+    assert main(["runs", "export", "--results", str(results), "--profile", "smoke", "-o", str(tmp_path / "x.csv")]) == 2
+    assert "needs --source and --target" in capsys.readouterr().err
+
+
 def test_too_large_d_fails_before_training(fixture_data, tmp_path):
     prof = tmp_path / "big.toml"
     prof.write_text(study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()

@@ -83,7 +83,18 @@ def cmd_sweep(args) -> None:
 def cmd_runs_export(args) -> None:
     from .records import export_runs
 
-    n = export_runs(Path(args.results), Path(args.output), source=args.source, target=args.target)
+    run_ids = None
+    if args.profile:
+        from .errors import InputError
+        from .records import run_id
+        from .study import Study
+
+        if not (args.source and args.target):
+            raise InputError("runs export --profile needs --source and --target: a profile plans the runs of one pair")
+        run_ids = {run_id(c) for c in Study.from_names(args.source, args.target, args.profile,
+                                                       results=args.results).configs()}
+    n = export_runs(Path(args.results), Path(args.output), source=args.source, target=args.target,
+                    run_ids=run_ids)
     print(f"wrote {n} runs to {args.output}")
 
 
@@ -149,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--results", default="results")
     e.add_argument("--source")
     e.add_argument("--target")
+    e.add_argument("--profile", help="only the runs this profile plans for --source/--target "
+                                     "(records are shared between profiles)")
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_runs_export)
 

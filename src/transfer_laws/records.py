@@ -168,8 +168,12 @@ def runs_table_rows(records: list[dict[str, Any]], source: str | None = None, ta
     return rows
 
 
-def export_runs(results: Path, output: Path, source: str | None = None, target: str | None = None) -> int:
-    rows = runs_table_rows(load_records(results), source, target)
+def export_runs(results: Path, output: Path, source: str | None = None, target: str | None = None,
+                run_ids: set[str] | None = None) -> int:
+    records = load_records(results)
+    if run_ids is not None:  # only the runs one study planned
+        records = [r for r in records if r["run_id"] in run_ids]
+    rows = runs_table_rows(records, source, target)
     output.parent.mkdir(parents=True, exist_ok=True)
     with open(output, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
