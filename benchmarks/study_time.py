@@ -35,21 +35,18 @@ def main() -> None:
     args = ap.parse_args()
 
     study = Study.from_names(args.source, args.target, args.profile, results=args.results)
+    status = study.status()
     table: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    missing, commits = 0, set()
-    for c in study.configs():
-        path = record_path(study.results, run_id(c))
-        if not path.exists():
-            missing += 1
-            continue
-        r = load_record(path)
+    commits = set()
+    for c in status["done"]:
+        r = load_record(record_path(study.results, run_id(c)))
         row = table[(r["result"]["n_params"], c["kind"])]
         row[0] += 1
         row[1] += r["result"]["tokens_trained"]
         row[2] += r["provenance"]["wall_s"] * threads_of(r)
         commits.add(r["provenance"]["git_commit"][:7])
 
-    print(f"study {args.source} -> {args.target} ({args.profile}); {missing} planned runs have no record; "
+    print(f"study {args.source} -> {args.target} ({args.profile}); {len(status['missing'])} planned runs have no record; "
           f"records from commits {', '.join(sorted(commits))}")
     print(f"| N | kind | runs | tokens | core-min | wall-min on {args.cores} cores |")
     print("|---:|---|---:|---:|---:|---:|")

@@ -48,7 +48,8 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     for key in ("sizes", "scratch_tokens", "finetune_tokens"):
         if any((not isinstance(v, int)) or v <= 0 for v in prof[key]):
             raise InputError(f"profile {name_or_path!r}: every value of {key!r} must be a positive integer")
-    grid_df = prof["pretrain_tokens"].get("grid_finetune_tokens", prof["finetune_tokens"])
+    # D_F for the extra p values of the transfer-gap grid; by default the whole D_F grid
+    grid_df = prof["pretrain_tokens"].setdefault("grid_finetune_tokens", prof["finetune_tokens"])
     if not grid_df or any((not isinstance(v, int)) or v <= 0 for v in grid_df):
         raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_finetune_tokens must be a non-empty "
                          f"list of positive integers (leave it out to fine-tune the p grid at every finetune_tokens)")
@@ -78,7 +79,7 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
     main_p = prof["pretrain_tokens"]["main"]
     gap = prof["pretrain_tokens"].get("grid", [])
     gap_size = prof["pretrain_tokens"].get("grid_size", prof["sizes"][0])
-    gap_df = prof["pretrain_tokens"].get("grid_finetune_tokens", prof["finetune_tokens"])
+    gap_df = prof["pretrain_tokens"]["grid_finetune_tokens"]
     for what, values, limit in (("scratch_tokens", prof["scratch_tokens"], sizes["target"]),
                                 ("finetune_tokens", prof["finetune_tokens"], sizes["target"]),
                                 ("grid_finetune_tokens", gap_df, sizes["target"]),
