@@ -207,3 +207,22 @@ def test_process_pool_executor_returns_every_run_and_reports_failures():
     assert [c for c, r in out if isinstance(r, Exception)] == [5]
     assert list(ex.map(dict, [])) == []
     assert sorted(r["n"] for _, r in ex.map(dict, (c for c in configs if c != 5))) == [1, 2, 3]  # an iterator
+
+
+def test_worker_processes_record_the_commit_the_sweep_started_from(monkeypatch):
+    """Workers are spawned per (size, stage), possibly after the tree changed: they take
+    the sweep's commit from the environment instead of reading git again."""
+    import subprocess
+    import sys
+
+    from transfer_laws import records
+
+    monkeypatch.delenv(records.COMMIT_ENV, raising=False)
+    records.git_commit.cache_clear()
+    first = records.git_commit()
+    assert records.os.environ[records.COMMIT_ENV] == (first or "")
+    monkeypatch.setenv(records.COMMIT_ENV, "cafe0123-at-sweep-start")
+    child = subprocess.run([sys.executable, "-c", "from transfer_laws.records import git_commit; print(git_commit())"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert child == "cafe0123-at-sweep-start"
+    records.git_commit.cache_clear()

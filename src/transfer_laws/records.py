@@ -13,6 +13,7 @@ import csv
 import functools
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -41,18 +42,27 @@ def record_path(results: Path, rid: str) -> Path:
     return Path(results) / RUNS_DIR / f"{rid}.json"
 
 
+COMMIT_ENV = "TRANSFER_LAWS_GIT_COMMIT"
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str | None:
     """The commit of the code this process runs, read once: a sweep that runs for
     hours records the commit it started from, not whatever HEAD is when a run ends.
-    ``-dirty`` marks uncommitted changes to tracked files at that moment."""
+    ``-dirty`` marks uncommitted changes to tracked files at that moment. The value is
+    passed on through the environment, so the worker processes a sweep spawns later (one
+    pool per size and stage) record the sweep's commit, not the tree's state when they start."""
+    if COMMIT_ENV in os.environ:
+        return os.environ[COMMIT_ENV] or None
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
+        commit = out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
-        return None
+        commit = None
+    os.environ[COMMIT_ENV] = commit or ""
+    return commit
 
 
 def hardware(device: str) -> str:
