@@ -209,9 +209,67 @@ def test_process_pool_executor_returns_every_run_and_reports_failures():
     assert sorted(r["n"] for _, r in ex.map(dict, (c for c in configs if c != 5))) == [1, 2, 3]  # an iterator
 
 
+def _note_finished_runs(c, log_dir, progress=True):
+    """A stand-in run for the executor tests: it notes which runs had finished when it started."""
+    import time
+    from pathlib import Path
+
+    seen = sorted(p.stem for p in Path(log_dir).glob("*.done"))
+    time.sleep(c.get("sleep", 0.1))
+    (Path(log_dir) / f"{c['name']}.done").write_text(",".join(seen))
+    return {"name": c["name"], "seen": seen}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_executors_start_a_run_only_once_it_is_ready(tmp_path, workers):
+    import time
+
+    from transfer_laws.study import DependencyError, make_executor
+
+    configs = [{"name": "pre", "sleep": 0.5}, {"name": "ft1", "needs": "pre"}, {"name": "s1"},
+               {"name": "ft2", "needs": "pre"}, {"name": "orphan", "needs": "never-runs"}]
+
+    def ready(c):
+        return "needs" not in c or (tmp_path / f"{c['needs']}.done").exists()
+
+    ex = make_executor(workers)
+    out = {c["name"]: r for c, r in ex.map(_note_finished_runs, configs, ready=ready, log_dir=str(tmp_path))}
+    assert set(out) == {"pre", "ft1", "s1", "ft2", "orphan"}
+    assert "pre" in out["ft1"]["seen"] and "pre" in out["ft2"]["seen"]
+    assert isinstance(out["orphan"], DependencyError) and "never-runs" not in out  # reported, not run
+    assert list(ex.map(_note_finished_runs, configs, deadline=time.monotonic() - 1, log_dir=str(tmp_path))) == []
+
+
+def test_sweep_recreates_a_missing_checkpoint_once_and_keeps_its_record(smoke_results, fixture_data, tmp_path):
+    """On a fresh clone records exist but checkpoints do not: a missing fine-tune queues its
+    pretrain once, ahead of it, and the pretrain's record is not rewritten."""
+    from transfer_laws.study import schedule
+
+    results, *_ = smoke_results
+    copy = tmp_path / "results"
+    shutil.copytree(results / "runs", copy / "runs")
+    recs = load_records(copy)
+    pre_id = next(r["config"]["pretrain_id"] for r in recs if r["config"]["kind"] == "finetune")
+    fts = [r for r in recs if r["config"].get("pretrain_id") == pre_id][:2]
+    for r in fts:
+        (copy / "runs" / f"{r['run_id']}.json").unlink()
+    pre_record = (copy / "runs" / f"{pre_id}.json").read_bytes()
+    study = Study.from_names("tinyprose", "tinypy", "smoke", results=copy, data_dir=str(fixture_data))
+    jobs = schedule(study.status()["missing"], copy)
+    ids = [run_id(c) for c in jobs]
+    assert ids[0] == pre_id and sorted(ids[1:]) == sorted(r["run_id"] for r in fts)
+    summary = study.sweep()
+    assert summary == {"done": 2, "skipped": len(study.configs()) - 2, "failed": 0, "remaining": 0}
+    assert (copy / "runs" / f"{pre_id}.json").read_bytes() == pre_record
+    assert checkpoint_path(copy, pre_id).exists()
+    again = {r["run_id"]: r["result"]["best_loss"] for r in load_records(copy)}
+    for r in fts:  # the recreated weights are the pre-trained ones: the fine-tunes come out the same
+        assert again[r["run_id"]] == pytest.approx(r["result"]["best_loss"], rel=1e-4)
+
+
 def test_worker_processes_record_the_commit_the_sweep_started_from(monkeypatch):
-    """Workers are spawned per (size, stage), possibly after the tree changed: they take
-    the sweep's commit from the environment instead of reading git again."""
+    """Workers are spawned when the sweep needs them, possibly after the tree changed: they
+    take the sweep's commit from the environment instead of reading git again."""
     import subprocess
     import sys
 

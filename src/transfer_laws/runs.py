@@ -16,7 +16,7 @@ import torch
 from .atomic import atomic_write_bytes
 from .data import DataStore
 from .model import ModelShape, build_model, count_non_embedding, flops_per_token
-from .records import git_commit, provenance, record_path, run_id, write_record
+from .records import git_commit, load_record, provenance, record_path, run_id, write_record
 from .train import TrainConfig, evaluate, train, windows
 
 
@@ -57,8 +57,16 @@ def ensure_checkpoint(pretrain_cfg: dict[str, Any], results: Path, data_dir: str
 
 def execute_run(cfg: dict[str, Any], results: str | Path, data_dir: str | None = None,
                 device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train and record one run. A run already recorded is never rewritten: its record is
+    returned, and for a pretrain run its checkpoint is recreated if it is missing."""
     device = device or default_device()
-    return _train_and_record(cfg, Path(results), data_dir, device, write=True, progress=progress)
+    results = Path(results)
+    path = record_path(results, run_id(cfg))
+    if path.exists():
+        if cfg["kind"] == "pretrain":
+            ensure_checkpoint(cfg, results, data_dir, device)
+        return load_record(path)
+    return _train_and_record(cfg, results, data_dir, device, write=True, progress=progress)
 
 
 def _train_and_record(cfg: dict[str, Any], results: Path, data_dir: str | None, device: str,

@@ -23,7 +23,7 @@ from .data import DataError, DataStore
 from .errors import InputError
 from .model import shape_for
 from .records import record_path, run_id
-from .runs import execute_run
+from .runs import checkpoint_path, execute_run
 from .train import TrainConfig
 
 BUILTIN_PROFILES = ("smoke", "cpu", "cpu-long", "gpu")
@@ -127,14 +127,42 @@ def _cost(c: dict[str, Any]) -> float:
 
 class Executor(Protocol):
     """Runs configs and yields (config, record or exception) as each finishes.
-    A cluster engine (e.g. Ray) implements this same method."""
 
-    def map(self, fn: Callable[..., dict], configs: Iterable[dict], **kwargs) -> Iterator[tuple[dict, Any]]: ...
+    It starts them in the order given, except that a config is started only once
+    ``ready(config)`` holds (a fine-tune waits for its pre-training checkpoint), and
+    none is started after ``deadline`` (a ``time.monotonic()`` value). A config that can
+    never become ready (nothing is running that could make it so) is yielded with a
+    ``DependencyError``. A cluster engine (e.g. Ray) implements this same method."""
+
+    def map(self, fn: Callable[..., dict], configs: list[dict], ready: Callable[[dict], bool] = ...,
+            deadline: float | None = None, **kwargs) -> Iterator[tuple[dict, Any]]: ...
+
+
+class DependencyError(RuntimeError):
+    """A run could not start because a run it depends on did not finish."""
+
+
+def _always(c: dict) -> bool:
+    return True
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() > deadline
+
+
+def _blocked(c: dict) -> DependencyError:
+    return DependencyError(f"not started: its pretrain run {c.get('pretrain_id', '?')} has no checkpoint "
+                           f"(did it fail? see above)")
 
 
 class SequentialExecutor:
-    def map(self, fn, configs, **kwargs):
+    def map(self, fn, configs, ready=_always, deadline=None, **kwargs):
         for c in configs:
+            if _past(deadline):
+                return
+            if not ready(c):
+                yield c, _blocked(c)
+                continue
             try:
                 yield c, fn(c, **kwargs)
             except (DataError, InputError):
@@ -145,33 +173,34 @@ class SequentialExecutor:
 
 class ProcessPoolExecutorAdapter:
     """Runs configs in parallel processes. The machine's cores are shared out among the
-    processes that have work: two single-threaded runs on 2 cores beat one two-threaded
-    run by 10-25% at our sizes (benchmarks/README.md), but a lone run gets every core."""
+    processes: two single-threaded runs on 2 cores beat one two-threaded run by 10-25%
+    at our sizes (benchmarks/README.md). One pool serves the whole sweep, and a free
+    worker takes the first ready config, so no core waits for a whole stage to end."""
 
     def __init__(self, workers: int):
         self.workers = workers
 
-    def map(self, fn, configs, **kwargs):
+    def map(self, fn, configs, ready=_always, deadline=None, **kwargs):
         import multiprocessing as mp
 
-        # A list is sized up front (a lone run gets every core); an iterator (a sweep under
-        # a time limit) is pulled one config per free worker, so the limit is honoured.
-        workers = min(self.workers, len(configs)) if hasattr(configs, "__len__") else self.workers
+        pending = list(configs)
+        workers = min(self.workers, len(pending))  # a lone run gets every core
         if workers == 0:
             return
         threads = max(1, (os.cpu_count() or 1) // workers)
-        pending = iter(configs)
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                  initializer=_set_threads, initargs=(threads,)) as pool:
             futures: dict = {}
 
-            def submit_next() -> None:
-                c = next(pending, None)
-                if c is not None:
+            def fill() -> None:
+                while len(futures) < workers and pending and not _past(deadline):
+                    c = next((c for c in pending if ready(c)), None)
+                    if c is None:
+                        return
+                    pending.remove(c)
                     futures[pool.submit(fn, c, **kwargs, progress=False)] = c
 
-            for _ in range(workers):
-                submit_next()
+            fill()
             while futures:
                 fut = next(as_completed(futures))
                 c = futures.pop(fut)
@@ -179,7 +208,10 @@ class ProcessPoolExecutorAdapter:
                     yield c, fut.result()
                 except Exception as e:
                     yield c, e
-                submit_next()
+                fill()
+            if not _past(deadline):
+                for c in pending:  # nothing runs that could make these ready
+                    yield c, _blocked(c)
 
 
 def _set_threads(n: int) -> None:
@@ -222,35 +254,51 @@ class Study:
         skipped = len(st["done"])
         t0 = time.monotonic()
         done = failed = 0
-        ex = make_executor(workers)
         log(f"study {self.source} -> {self.target} ({self.profile['name']}): {skipped} runs already done, "
             f"{len(st['missing'])} to run")
-        # Smallest models first, and within a size pre-training, then from scratch,
-        # then fine-tuning: a sweep stopped part-way leaves complete data for the
-        # smaller sizes, which the fits can already use.
-        for n in sorted({c["n_target"] for c in st["missing"]}):
-            for stage in ("pretrain", "scratch", "finetune"):
-                todo = sorted((c for c in st["missing"] if c["kind"] == stage and c["n_target"] == n), key=_cost)
-                if limit_s is not None:
-                    todo = _within(todo, t0, limit_s)
-                for c, out in ex.map(execute_run, todo, results=self.results, data_dir=self.data_dir, device=device):
-                    if isinstance(out, Exception):
-                        failed += 1
-                        log(f"  FAILED {c['kind']} N~{c['n_target']:,} D={c['tokens']:,}: {out}")
-                    else:
-                        done += 1
-                        r = out["result"]
-                        log(f"  done {c['kind']:<8} N={r['n_params']:>9,} D={c['tokens']:>10,} "
-                            f"loss={r['best_loss']:.4f} ({out['provenance']['wall_s']:.0f}s, "
-                            f"{out['provenance']['tokens_per_s']:,.0f} tok/s)")
+        jobs = schedule(st["missing"], self.results)
+        restoring = {run_id(c) for c in jobs} - {run_id(c) for c in st["missing"]}
+        if restoring:
+            log(f"  {len(restoring)} recorded pretrain runs have no checkpoint here (checkpoints are not "
+                f"committed); they are trained again for their fine-tunes, and their records are kept")
+
+        def ready(c: dict) -> bool:
+            return c["kind"] != "finetune" or checkpoint_path(self.results, c["pretrain_id"]).exists()
+
+        deadline = t0 + limit_s if limit_s is not None else None
+        for c, out in make_executor(workers).map(execute_run, jobs, ready=ready, deadline=deadline,
+                                                 results=self.results, data_dir=self.data_dir, device=device):
+            if isinstance(out, Exception):
+                failed += 1
+                log(f"  FAILED {c['kind']} N~{c['n_target']:,} D={c['tokens']:,}: {out}")
+            elif run_id(c) in restoring:
+                log(f"  checkpoint restored for pretrain N={out['result']['n_params']:,} D={c['tokens']:,}")
+            else:
+                done += 1
+                r = out["result"]
+                log(f"  done {c['kind']:<8} N={r['n_params']:>9,} D={c['tokens']:>10,} "
+                    f"loss={r['best_loss']:.4f} ({out['provenance']['wall_s']:.0f}s, "
+                    f"{out['provenance']['tokens_per_s']:,.0f} tok/s)")
         remaining = len(self.status()["missing"])
         log(f"summary: {done} run now, {skipped} skipped (already done), {failed} failed, {remaining} remain"
             + ("; rerun the same command to continue" if remaining else ""))
         return {"done": done, "skipped": skipped, "failed": failed, "remaining": remaining}
 
 
-def _within(todo: list[dict], t0: float, limit_s: float) -> Iterator[dict]:
-    for c in todo:
-        if time.monotonic() - t0 > limit_s:
-            return
-        yield c
+STAGES = ("pretrain", "scratch", "finetune")
+
+
+def schedule(missing: list[dict], results: Path) -> list[dict]:
+    """The order a sweep starts runs in: smallest model first (a sweep stopped part-way
+    leaves complete data for the smaller sizes, which the fits can already use), and
+    within a size pre-training, then from scratch, then fine-tuning, cheapest first.
+    A recorded pretrain run whose checkpoint is missing (checkpoints are not committed)
+    is queued once, ahead of the fine-tunes that need it, to recreate its weights."""
+    jobs = list(missing)
+    queued = {run_id(c) for c in missing}
+    for c in missing:
+        if c["kind"] == "finetune" and c["pretrain_id"] not in queued \
+                and not checkpoint_path(results, c["pretrain_id"]).exists():
+            jobs.append(c["pretrain"])
+            queued.add(c["pretrain_id"])
+    return sorted(jobs, key=lambda c: (c["n_target"], STAGES.index(c["kind"]), _cost(c)))
