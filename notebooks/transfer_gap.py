@@ -15,8 +15,11 @@
 # reading of the paper, **not confirmed against its text**:
 # $L(p, f) = (A\,p^{-\alpha} + G)\,f^{-\beta} + E$. $G$, the transfer gap, is the part of
 # the fine-tuning-limited loss that no amount of pre-training removes. Fitted with Huber
-# loss on log-loss from a grid of starts (L-BFGS-B); 95% intervals from 200 bootstrap
-# resamples of runs. Alternative forms are compared on AIC and leave-one-out error.
+# loss on log-loss from a grid of starts (L-BFGS-B). The 95% intervals are
+# profile-likelihood intervals: a value is inside when the best fit with that parameter
+# held there is not significantly worse than the best fit (methods page). They show what
+# a bootstrap from the best fit hides: whether the data pin a constant down at all.
+# Alternative forms are compared on AIC and leave-one-out error.
 
 # %% tags=["parameters"]
 results = "results"
@@ -44,17 +47,20 @@ for s in studies:
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
     sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=0)
     ft = sd.runs[sd.runs["kind"] == "finetune"]
-    pair = f"{s['source']} → {s['target']}"
+    pair = f"{s['source']} → {s['target']} ({s['profile']})"
     try:
-        fit = fit_barnett(ft, n_boot=200)
+        fit = fit_barnett(ft, n_boot=0, profile=True)
     except InputError as e:
-        display(Markdown(f"**{pair} ({s['profile']}): not reproduced yet.** {e}"))
+        display(Markdown(f"**{pair}: not reproduced yet.** {e}"))
         continue
     fits[pair] = (sd, fit, ft[ft["n_params"] == fit.info["n_params_model"]])
-    ci = fit.conf_int()
+    ci = fit.conf_int(method="profile")
+    searched = {k: (t["value"].min(), t["value"].max()) for k, t in fit.info["profiles"].items()}
     rows.append({"pair": pair, "profile": s["profile"], "N": fit.info["n_params_model"], "runs": fit.info["n_points"],
                  **{k: fit.params[k] for k in fit.params.index},
                  **{f"{k}_low": ci.loc[k, 0] for k in fit.params.index}, **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
+                 **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
+                 **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
                  "RMSE(log L)": fit.info["rmse_log_loss"]})
     p_range = (ft["pretrain_tokens"].min(), ft["pretrain_tokens"].max())
     budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * ft["tokens"].min(),
@@ -75,17 +81,36 @@ for pair, (sd, fit, pts) in fits.items():
 
 # %% [markdown]
 # ## Constants with 95% intervals, and pairs ranked by $G$
+# An interval end written "< x" or "> x" is one the data do not bound: the profile was
+# searched three decades either side of the estimate, and the fit at x is still as good.
 
 # %%
+def interval(v, lo, hi, lo_edge, hi_edge):
+    lo_s = f"{lo:.3g}" if lo > 0 else f"< {lo_edge:.2g}"
+    hi_s = f"{hi:.3g}" if np.isfinite(hi) else f"> {hi_edge:.2g}"
+    return f"{v:.3g} [{lo_s}, {hi_s}]"
+
+
 if ready:
     table = pd.DataFrame(rows).sort_values("G")
-    show_cols = ["pair", "profile", "N", "runs"]
-    pretty = table[show_cols].copy()
+    pretty = table[["pair", "N", "runs"]].copy()
     for k in ("A", "alpha", "G", "beta", "E"):
-        pretty[k] = [f"{v:.3g} [{lo:.3g}, {hi:.3g}]" for v, lo, hi in zip(table[k], table[f"{k}_low"], table[f"{k}_high"])]
-    pretty["RMSE(log L)"] = table["RMSE(log L)"]
+        pretty[k] = [interval(*r) for r in zip(*(table[f"{k}{x}"] for x in ("", "_low", "_high", "_searched_low",
+                                                                        "_searched_high")))]
+    pretty["RMSE(log L)"] = table["RMSE(log L)"].round(4)
     display(pretty)
-    figures.show(figures.gap_ranking(table), "gap-ranking", "Made by notebooks/transfer_gap.py from every study in book/studies.toml.")
+    open_g = table[(table["G_low"] <= 0) | ~np.isfinite(table["G_high"])]["pair"].tolist()
+    if open_g:
+        display(Markdown(
+            f"**The data do not bound G for {', '.join(open_g)}.** Any G in the dashed range fits the runs "
+            "as well as the estimate: none of the pre-training sizes comes close enough to saturating the "
+            "target loss to say how much of the gap pre-training could never close, so G trades off against "
+            "A and α (the form with G = 0 fits about as well: alternative forms, below). A ranking by G is "
+            "only as good as these intervals; more pre-training data per pair "
+            "(a wider p grid) is what would bound them."))
+    figures.show(figures.gap_ranking(table), "gap-ranking",
+                 "Made by notebooks/transfer_gap.py from every study in book/studies.toml; "
+                 "dashed: an interval the data do not bound, drawn to the edge of the searched range.")
     for pair, (sd, fit, pts) in fits.items():
         display(Markdown(f"**{pair}**: alternative forms"))
         display(compare_laws(pts))
@@ -94,6 +119,8 @@ if ready:
 # ## Optimal allocation of a data budget
 # With a pre-training token priced at `price_pretrain` and a fine-tuning token at
 # `price_finetune` (parameters of this notebook), the loss-minimising $p$ and $f$ per budget.
+# Beyond the largest measured $p$ and $f$ the curves extrapolate the fitted law, and
+# where $G$ is not bounded (above) so is their shape there.
 
 # %%
 if ready:

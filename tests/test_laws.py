@@ -78,6 +78,30 @@ def test_barnett_recovers_constants():
     assert np.allclose(fit.predict(L["pretrain_tokens"], L["tokens"]), L["loss"], rtol=0.01)
 
 
+def test_barnett_profile_intervals_cover_the_true_constants():
+    hits = []
+    for seed in range(8):
+        fit = fit_barnett(barnett_runs(TRUE_B, seed=300 + seed), n_boot=0, profile=True)
+        ci = fit.conf_int(method="profile")
+        assert 0 < ci.loc["G", 0] < fit.params["G"] < ci.loc["G", 1] < np.inf  # a wide p grid bounds G
+        hits += [ci.loc[k, 0] <= TRUE_B[k] <= ci.loc[k, 1] for k in ("alpha", "G", "beta")]
+    assert np.mean(hits) >= 0.8  # nominal 0.95; 24 draws leave room for sampling error
+
+
+def test_a_narrow_p_grid_leaves_the_transfer_gap_unbounded():
+    """Like our runs: p over 1.2 decades, far from saturating the loss. G trades off
+    against A and alpha, and the profile interval says so instead of a narrow range."""
+    narrow = barnett_runs({"A": 20.0, "alpha": 0.05, "G": 1.0, "beta": 0.07, "E": 0.0},
+                          p_grid=np.geomspace(2.6e5, 4.2e6, 4), f_grid=np.geomspace(4e3, 2.6e5, 4), noise=0.02, seed=1)
+    fit = fit_barnett(narrow, n_boot=0, profile=True)
+    ci = fit.conf_int(method="profile")
+    assert ci.loc["G", 0] == 0.0  # not bounded below
+    out = json.loads(json.dumps(fit.to_dict()))
+    assert out["params"]["G"]["ci95_profile"][0] is None and out["params"]["G"]["ci95_profile"][1] > 0
+    with pytest.raises(ValueError, match="profile=True"):
+        fit_barnett(narrow, n_boot=0).conf_int(method="profile")
+
+
 def test_allocation_moves_to_the_cheaper_data():
     fit = fit_barnett(barnett_runs(TRUE_B, noise=0.0), n_boot=0)
     cheap_pre = optimal_allocation(fit, 1e8, price_pretrain=1.0, price_finetune=100.0)

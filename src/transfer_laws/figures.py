@@ -241,11 +241,20 @@ def gap_surface(pts: pd.DataFrame, fit, pair: str) -> alt.LayerChart:
 
 
 def gap_ranking(table: pd.DataFrame) -> alt.LayerChart:
-    bars = alt.Chart(table).mark_point(filled=True, size=90).encode(
-        y=alt.Y("pair:N", sort=alt.SortField("G"), title=None),
-        x=alt.X("G:Q", title="transfer gap G (95% interval)"))
-    err = alt.Chart(table).mark_rule().encode(y=alt.Y("pair:N", sort=alt.SortField("G")), x="G_low:Q", x2="G_high:Q")
-    return (err + bars).properties(width=WIDTH, height=max(60, 40 * len(table)), title="Pairs ranked by transfer gap")
+    """Pairs by fitted G with its 95% profile interval; ``G_low``/``G_high`` are 0/inf at
+    an end the data do not bound, drawn dashed up to the edge of the searched range."""
+    d = table.assign(
+        lo=np.where(table["G_low"] > 0, table["G_low"], table["G_searched_low"]),
+        hi=np.where(np.isfinite(table["G_high"]), table["G_high"], table["G_searched_high"]),
+        bounded=np.where((table["G_low"] > 0) & np.isfinite(table["G_high"]), "both ends", "not bounded by the data"))
+    d = d[["pair", "G", "lo", "hi", "bounded"]]
+    y = alt.Y("pair:N", sort=alt.SortField("G"), title=None)
+    x = alt.X("G:Q", scale=LOG, axis=alt.Axis(title="transfer gap G (95% profile interval)", format="~g"))
+    dash = alt.StrokeDash("bounded:N", title="interval", scale=alt.Scale(domain=["both ends", "not bounded by the data"],
+                                                                         range=[[1, 0], [4, 3]]))
+    err = alt.Chart(d).mark_rule(strokeWidth=2).encode(y=y, x=alt.X("lo:Q", scale=LOG), x2="hi:Q", strokeDash=dash)
+    pts = alt.Chart(d).mark_point(filled=True, size=90).encode(y=y, x=x, tooltip=["pair", "G", "lo", "hi", "bounded"])
+    return (err + pts).properties(width=WIDTH, height=max(60, 40 * len(d)), title="Pairs ranked by transfer gap")
 
 
 def allocation_chart(curves: pd.DataFrame) -> alt.Chart:

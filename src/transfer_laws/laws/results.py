@@ -33,6 +33,7 @@ class FitResults:
     ols_ci: pd.DataFrame | None = None  # analytic interval, when the fit has one
     info: dict[str, Any] = field(default_factory=dict)
     predictor: Callable[..., np.ndarray] | None = None
+    profile_ci: pd.DataFrame | None = None  # profile-likelihood interval, when computed
 
     @property
     def bse(self) -> pd.Series:
@@ -42,11 +43,19 @@ class FitResults:
 
     def conf_int(self, alpha: float = 0.05, method: str = "bootstrap") -> pd.DataFrame:
         """``bootstrap``: percentile interval over resampled runs; ``ols``: the
-        analytic interval of the log-linear fit (Hernandez law only)."""
+        analytic interval of the log-linear fit (Hernandez law only); ``profile``: the
+        95% profile-likelihood interval (transfer-gap laws fitted with ``profile=True``),
+        with 0 or infinity for an end the data do not bound."""
         if method == "ols":
             if self.ols_ci is None:
                 raise ValueError(f"{self.law} has no analytic interval; use method='bootstrap'")
             return self.ols_ci
+        if method == "profile":
+            if self.profile_ci is None:
+                raise ValueError(f"{self.law} was fitted without profiles; fit it with profile=True")
+            if alpha != 0.05:
+                raise ValueError("profile intervals are computed at the 95% level only")
+            return self.profile_ci
         if self.bootstrap is None or len(self.bootstrap) < 2:
             return pd.DataFrame({0: np.nan, 1: np.nan}, index=self.params.index)
         lo = self.bootstrap.quantile(alpha / 2)
@@ -58,12 +67,15 @@ class FitResults:
 
     def to_dict(self) -> dict[str, Any]:
         ci = self.conf_int()
-        return {
-            "law": self.law,
-            "params": {k: {"estimate": float(v), "ci95": [float(ci.loc[k, 0]), float(ci.loc[k, 1])]}
-                       for k, v in self.params.items()},
-            **{k: v for k, v in self.info.items()},
-        }
+        params = {k: {"estimate": float(v), "ci95": [float(ci.loc[k, 0]), float(ci.loc[k, 1])]}
+                  for k, v in self.params.items()}
+        if self.profile_ci is not None:  # JSON has no infinity: an unbounded end is null
+            for k in params:
+                params[k]["ci95_profile"] = [float(e) if np.isfinite(e) and e > 0 else None
+                                             for e in self.profile_ci.loc[k]]
+        info = {k: ({n: t.to_dict("records") for n, t in v.items()} if k == "profiles" else v)
+                for k, v in self.info.items()}
+        return {"law": self.law, "params": params, **info}
 
     def summary(self) -> str:
         ci = self.conf_int()
