@@ -90,6 +90,7 @@ for name in BUILTIN_PROFILES:
     p = load_profile(name)
     prof_rows.append({"profile": name, "n_ctx": p["n_ctx"], "sizes N": p["sizes"], "scratch D": p["scratch_tokens"],
                       "fine-tune D_F": p["finetune_tokens"], "pre-train p (all N)": p["pretrain_tokens"]["main"],
-                      "p grid": p["pretrain_tokens"].get("grid"), "p grid at N": p["pretrain_tokens"].get("grid_size")})
+                      "p grid": p["pretrain_tokens"].get("grid"),
+                      "p grid at N": ", ".join(f"{n:,}" for n in p["pretrain_tokens"]["grid_size"])})
 display(pd.DataFrame(prof_rows))
 display(Markdown("Studies in this book: " + (", ".join(f"{s['source']} → {s['target']} ({s['profile']})" for s in studies) or "none yet")))

@@ -48,24 +48,30 @@ for s in studies:
     sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=0)
     ft = sd.runs[sd.runs["kind"] == "finetune"]
     pair = f"{s['source']} → {s['target']} ({s['profile']})"
-    try:
-        fit = fit_barnett(ft, n_boot=0, profile=True)
-    except InputError as e:
-        display(Markdown(f"**{pair}: not reproduced yet.** {e}"))
-        continue
-    fits[pair] = (sd, fit, ft[ft["n_params"] == fit.info["n_params_model"]])
-    ci = fit.conf_int(method="profile")
-    searched = {k: (t["value"].min(), t["value"].max()) for k, t in fit.info["profiles"].items()}
-    rows.append({"pair": pair, "profile": s["profile"], "N": fit.info["n_params_model"], "runs": fit.info["n_points"],
-                 **{k: fit.params[k] for k in fit.params.index},
-                 **{f"{k}_low": ci.loc[k, 0] for k in fit.params.index}, **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
-                 **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
-                 **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
-                 "RMSE(log L)": fit.info["rmse_log_loss"]})
-    p_range = (ft["pretrain_tokens"].min(), ft["pretrain_tokens"].max())
-    budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * ft["tokens"].min(),
-                           10 * (price_pretrain * p_range[1] + price_finetune * ft["tokens"].max()), 25)
-    alloc.append(allocation_curve(fit, budgets, price_pretrain, price_finetune).assign(pair=pair))
+    # the law has no N term: it is fitted at every size that has a grid of p
+    p_count = ft.groupby("n_params")["pretrain_tokens"].nunique()
+    for n in [n for n, c in p_count.items() if c >= 2] or [None]:
+        label = f"{pair}, N = {n:,.0f}" if n else pair
+        try:
+            fit = fit_barnett(ft, n_boot=0, profile=True, n_params=n)
+        except InputError as e:
+            display(Markdown(f"**{label}: not reproduced yet.** {e}"))
+            continue
+        pts = ft[ft["n_params"] == fit.info["n_params_model"]]
+        fits[label] = (sd, fit, pts)
+        ci = fit.conf_int(method="profile")
+        searched = {k: (t["value"].min(), t["value"].max()) for k, t in fit.info["profiles"].items()}
+        rows.append({"pair": label, "profile": s["profile"], "N": fit.info["n_params_model"],
+                     "runs": fit.info["n_points"], **{k: fit.params[k] for k in fit.params.index},
+                     **{f"{k}_low": ci.loc[k, 0] for k in fit.params.index},
+                     **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
+                     **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
+                     **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
+                     "RMSE(log L)": fit.info["rmse_log_loss"]})
+        p_range = (pts["pretrain_tokens"].min(), pts["pretrain_tokens"].max())
+        budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * pts["tokens"].min(),
+                               10 * (price_pretrain * p_range[1] + price_finetune * pts["tokens"].max()), 25)
+        alloc.append(allocation_curve(fit, budgets, price_pretrain, price_finetune).assign(pair=label))
 ready = bool(rows)
 if not ready:
     display(Markdown("**No pair has enough runs yet** (the law needs fine-tuned runs over at least two "
@@ -75,8 +81,9 @@ if not ready:
 # ## Fitted surfaces against measured points
 
 # %%
-for pair, (sd, fit, pts) in fits.items():
-    figures.show(figures.gap_surface(pts, fit, pair), f"gap-{sd.source}-{sd.target}-{sd.profile}",
+for label, (sd, fit, pts) in fits.items():
+    figures.show(figures.gap_surface(pts, fit, label),
+                 f"gap-{sd.source}-{sd.target}-{sd.profile}-{fit.info['n_params_model']:.0f}",
                  sd.caption("transfer_gap", "Points: runs; lines: fitted law"))
 
 # %% [markdown]
@@ -111,8 +118,8 @@ if ready:
     figures.show(figures.gap_ranking(table), "gap-ranking",
                  "Made by notebooks/transfer_gap.py from every study in book/studies.toml; "
                  "dashed: an interval the data do not bound, drawn to the edge of the searched range.")
-    for pair, (sd, fit, pts) in fits.items():
-        display(Markdown(f"**{pair}**: alternative forms"))
+    for label, (sd, fit, pts) in fits.items():
+        display(Markdown(f"**{label}**: alternative forms"))
         display(compare_laws(pts))
 
 # %% [markdown]

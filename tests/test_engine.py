@@ -115,6 +115,22 @@ def test_transfer_gap_grid_fine_tunes_only_its_own_d_f(fixture_data, tmp_path):
         plan_of(str(bad))
 
 
+def test_the_p_grid_can_be_trained_at_several_sizes(fixture_data, tmp_path):
+    smoke = study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
+    two = tmp_path / "two.toml"
+    two.write_text(smoke.replace("grid_size = 3000", "grid_size = [3000, 10000]"))
+    plan_of = lambda prof: Study.from_names("tinyprose", "tinypy", prof, data_dir=str(fixture_data)).configs()  # noqa: E731
+    one, both = plan_of("smoke"), plan_of(str(two))
+    pre = lambda plan: {(c["n_target"], c["tokens"]) for c in plan if c["kind"] == "pretrain"}  # noqa: E731
+    grid = {4096, 8192, 32768}
+    assert pre(both) - pre(one) == {(10000, p) for p in grid}
+    assert {run_id(c) for c in one} < {run_id(c) for c in both}  # the 3000 grid keeps its runs
+    for bad in ("grid_size = []", "grid_size = [3000, -1]", 'grid_size = "3000"'):
+        (tmp_path / "bad.toml").write_text(smoke.replace("grid_size = 3000", bad))
+        with pytest.raises(InputError, match="grid_size must be a positive integer"):
+            plan_of(str(tmp_path / "bad.toml"))
+
+
 def test_unknown_profile_and_same_pair_are_clear_errors(data_env, capsys):
     assert main(["sweep", "--source", "tinyprose", "--target", "tinypy", "--profile", "nope"]) == 2
     assert "unknown profile 'nope'" in capsys.readouterr().err

@@ -53,6 +53,13 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     if not grid_df or any((not isinstance(v, int)) or v <= 0 for v in grid_df):
         raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_finetune_tokens must be a non-empty "
                          f"list of positive integers (leave it out to fine-tune the p grid at every finetune_tokens)")
+    # the model size(s) the p grid is trained at: one N, or a list of them
+    gap_sizes = prof["pretrain_tokens"].setdefault("grid_size", prof["sizes"][0])
+    gap_sizes = [gap_sizes] if isinstance(gap_sizes, int) else gap_sizes
+    if not isinstance(gap_sizes, list) or not gap_sizes or any((not isinstance(v, int)) or v <= 0 for v in gap_sizes):
+        raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_size must be a positive integer or a "
+                         f"non-empty list of them (the model sizes the p grid is trained at)")
+    prof["pretrain_tokens"]["grid_size"] = gap_sizes
     known = set(TrainConfig.__dataclass_fields__)
     for kind in ("pretrain", "scratch", "finetune"):
         bad = set(prof.get(kind, {})) - known
@@ -78,7 +85,7 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
     # One pre-training size p for every N (Hernandez); a grid of p at one N (Barnett).
     main_p = prof["pretrain_tokens"]["main"]
     gap = prof["pretrain_tokens"].get("grid", [])
-    gap_size = prof["pretrain_tokens"].get("grid_size", prof["sizes"][0])
+    gap_sizes = prof["pretrain_tokens"]["grid_size"]
     gap_df = prof["pretrain_tokens"]["grid_finetune_tokens"]
     for what, values, limit in (("scratch_tokens", prof["scratch_tokens"], sizes["target"]),
                                 ("finetune_tokens", prof["finetune_tokens"], sizes["target"]),
@@ -106,8 +113,9 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
         pre_of: dict[tuple[int, int], dict] = {}
         for n in prof["sizes"]:
             pre_of[(n, main_p)] = cfg("pretrain", n, main_p, seed, source=source, data_sha256=src_sha)
-        for p in gap:
-            pre_of.setdefault((gap_size, p), cfg("pretrain", gap_size, p, seed, source=source, data_sha256=src_sha))
+        for n in gap_sizes:
+            for p in gap:
+                pre_of.setdefault((n, p), cfg("pretrain", n, p, seed, source=source, data_sha256=src_sha))
         pretrains.extend(pre_of.values())
         for n in prof["sizes"]:
             for d in prof["scratch_tokens"]:
