@@ -134,9 +134,11 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
     gen.mkdir(parents=True)
     cache = Path(data_dir) / "cache" / "artifacts"
     _static_assets(book, cache)
-    saved_env = {k: os.environ.get(k) for k in ("TRANSFER_LAWS_FIGURES", "TRANSFER_LAWS_DATA")}
+    saved_env = {k: os.environ.get(k) for k in ("TRANSFER_LAWS_FIGURES", "TRANSFER_LAWS_DATA", "PYTHONWARNINGS")}
     os.environ["TRANSFER_LAWS_FIGURES"] = str(gen / "figures")  # inherited by the kernels
     os.environ["TRANSFER_LAWS_DATA"] = data_dir
+    # transformers imports tqdm.auto, which warns on every page that ipywidgets is missing
+    os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
     common = {"results": str(results), "data_dir": data_dir}
     try:
         jobs = [(notebooks / "setup.py", gen / "setup.ipynb", {**common, "studies": json.dumps(studies)})]

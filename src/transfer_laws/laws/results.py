@@ -73,8 +73,7 @@ class FitResults:
             for k in params:
                 params[k]["ci95_profile"] = [float(e) if np.isfinite(e) and e > 0 else None
                                              for e in self.profile_ci.loc[k]]
-        info = {k: ({n: t.to_dict("records") for n, t in v.items()} if k == "profiles" else v)
-                for k, v in self.info.items()}
+        info = {k: v for k, v in self.info.items() if k != "profiles"}  # the profile tables stay in Python
         return {"law": self.law, "params": params, **info}
 
     def summary(self) -> str:
@@ -84,6 +83,11 @@ class FitResults:
         for k, v in self.params.items():
             lines.append(f"{k:<8} {v:>12.4g} {self.bse[k]:>11.3g} {ci.loc[k, 0]:>11.4g} {ci.loc[k, 1]:>11.4g}")
         lines.append("-" * 60)
+        if self.profile_ci is not None:
+            lines.append("95% profile-likelihood intervals (0 or inf: an end the data do not bound):")
+            for k in self.params.index:
+                lines.append(f"{k:<8} [{self.profile_ci.loc[k, 0]:.4g}, {self.profile_ci.loc[k, 1]:.4g}]")
+            lines.append("-" * 60)
         for k, v in self.info.items():
             if isinstance(v, (int, float, str)):
                 lines.append(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
