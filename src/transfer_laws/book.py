@@ -5,7 +5,8 @@ them with jupyter-book (which does not execute anything itself).
     notebooks/setup.py          chapter 1, once
     notebooks/{scratch,transfer,compute,ossification}.py
                                 chapters 2-5, once per study
-    notebooks/transfer_gap.py   chapter 6, across every study
+    notebooks/table1.py         Hernandez's Table 1 across every study
+    notebooks/transfer_gap.py   Barnett's transfer gap across every study
     book/generated/             executed notebooks and SVG figures (not committed)
     _build/html                 the site
 
@@ -146,7 +147,8 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
             for j, ch in enumerate(STUDY_CHAPTERS):
                 jobs.append((notebooks / f"{ch}.py", gen / "studies" / f"{i:02d}-{study_slug(s)}" / f"{j + 2}-{ch}.ipynb",
                              {**common, "source": s["source"], "target": s["target"], "profile": s["profile"]}))
-        jobs.append((notebooks / "transfer_gap.py", gen / "transfer_gap.ipynb", {**common, "studies": json.dumps(studies)}))
+        for across in ("table1", "transfer_gap"):
+            jobs.append((notebooks / f"{across}.py", gen / f"{across}.ipynb", {**common, "studies": json.dumps(studies)}))
         from tqdm import tqdm
 
         for nb, out, params in tqdm(jobs, desc="notebooks", unit="nb"):

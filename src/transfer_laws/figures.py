@@ -227,6 +227,23 @@ def ossification(ed: pd.DataFrame, curves: dict) -> alt.Chart:
 
 
 # --- transfer gap ------------------------------------------------------------------------------
+def exponents_by_pair(table: pd.DataFrame) -> alt.HConcatChart:
+    """Hernandez's α and β per pair: ours with intervals, the paper's as hollow points."""
+    panels = []
+    for k, title in (("alpha", "α (D_F exponent)"), ("beta", "β (N exponent)")):
+        d = table.assign(value=table[k], lo=table.get(f"{k}_low", table[k]), hi=table.get(f"{k}_high", table[k]),
+                         who=np.where(table["ours"], "ours", "Hernandez et al. (2021)"))[["pair", "value", "lo", "hi", "who"]]
+        y = alt.Y("pair:N", title=None, sort=None, axis=alt.Axis(labelLimit=320))
+        x = alt.X("value:Q", title=title, scale=alt.Scale(zero=False))
+        rule = alt.Chart(d[d["who"] == "ours"]).mark_rule(strokeWidth=2).encode(y=y, x="lo:Q", x2="hi:Q")
+        pts = alt.Chart(d).mark_point(size=90).encode(
+            y=y, x=x, shape=alt.Shape("who:N", title=None),
+            fill=alt.condition(alt.datum.who == "ours", alt.value("#4c78a8"), alt.value("transparent")),
+            tooltip=["pair", "value", "lo", "hi"])
+        panels.append((rule + pts).properties(width=WIDTH // 2 + 60, height=max(60, 32 * len(d))))
+    return alt.hconcat(*panels).properties(title="Hernandez et al.'s exponents per pair")
+
+
 def gap_surface(pts: pd.DataFrame, fit, pair: str) -> alt.LayerChart:
     d = pts.assign(p=lambda x: x["pretrain_tokens"].map(lambda v: f"{v:,.0f}"))
     F = np.geomspace(d["tokens"].min() / 1.5, d["tokens"].max() * 1.5, 50)
