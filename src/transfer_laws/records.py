@@ -50,8 +50,8 @@ def git_commit() -> str | None:
     """The commit of the code this process runs, read once: a sweep that runs for
     hours records the commit it started from, not whatever HEAD is when a run ends.
     ``-dirty`` marks uncommitted changes to tracked files at that moment. The value is
-    passed on through the environment, so the worker processes a sweep spawns later (one
-    pool per size and stage) record the sweep's commit, not the tree's state when they start."""
+    passed on through the environment, so the worker processes a sweep spawns record the
+    sweep's commit, not the tree's state when they start."""
     if COMMIT_ENV in os.environ:
         return os.environ[COMMIT_ENV] or None
     try:
