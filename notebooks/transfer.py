@@ -31,6 +31,7 @@ from transfer_laws import figures
 from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
 from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt
+from transfer_laws.laws.hernandez import drop_reasons
 
 sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=1000)
 
@@ -52,8 +53,10 @@ if ready:
 # %%
 if ready:
     params = sd.hernandez.params if sd.hernandez is not None else None
-    figures.show(figures.fraction_vs_n(sd.ed, params), f"fig2-{source}-{target}-{profile}",
-                 sd.caption("transfer", "Fraction D_T/D_E vs N per D_F"))
+    figures.show(figures.fraction_vs_n(sd.ed.assign(left_out=drop_reasons(sd.ed)), params),
+                 f"fig2-{source}-{target}-{profile}",
+                 sd.caption("transfer", "Fraction D_T/D_E vs N per D_F; hollow points are left out of the fit, "
+                                        "by the rule named in the legend (methods page)"))
     try:
         lg = logit_fraction_fit(sd.ed)
         ci = lg.conf_int(method="ols")

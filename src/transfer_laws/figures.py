@@ -103,11 +103,16 @@ def definition_picture(runs: pd.DataFrame, ed: pd.DataFrame, curve, n_params: fl
 def fraction_vs_n(ed: pd.DataFrame, params: pd.Series | None) -> alt.LayerChart:
     """Fig. 2: fraction of effective data from transfer vs N, one line per D_F, the fit overlaid."""
     d = ed[(ed["D_T"] > 0) & np.isfinite(ed["D_E"])].assign(DF=lambda x: x["D_F"].map(lambda v: f"{v:,.0f}"))
+    left_out = d["left_out"] if "left_out" in d else pd.Series("", index=d.index)
+    d = d.assign(fit=np.where(left_out == "", "in the fit", "left out: " + left_out.astype(str)))
     color = alt.Color("DF:N", sort=alt.SortField("D_F"), title="D_F (tokens)")
-    pts = alt.Chart(d).mark_point(filled=True, size=60).encode(
+    pts = alt.Chart(d).mark_point(size=60, strokeWidth=2).encode(
         x=alt.X("n_params:Q", scale=LOG, axis=_axis_log("N (non-embedding parameters)")),
         y=alt.Y("fraction_transfer:Q", title="D_T / D_E", scale=alt.Scale(domain=[0, 1])),
-        color=color, tooltip=["DF", "n_params", alt.Tooltip("fraction_transfer:Q", format=".3f")])
+        color=color, shape=alt.Shape("fit:N", title="point"),
+        fill=alt.condition("datum.fit == 'in the fit'", alt.Fill("DF:N", sort=alt.SortField("D_F"), legend=None),
+                           alt.value("transparent")),
+        tooltip=["DF", "n_params", alt.Tooltip("fraction_transfer:Q", format=".3f"), "fit"])
     layers = [pts]
     if params is not None:
         from .laws.effective_data import fraction_from_transfer
@@ -118,7 +123,7 @@ def fraction_vs_n(ed: pd.DataFrame, params: pd.Series | None) -> alt.LayerChart:
                          for df in sorted(d["D_F"].unique())])
         layers.append(alt.Chart(fit).mark_line(strokeDash=[4, 3]).encode(x="n_params:Q", y="fraction_transfer:Q", color=color))
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT,
-                                         title="Fraction of effective data from transfer (dashed: fitted law)")
+                                         title="Fraction of effective data from transfer (dashed: fitted law; hollow: not in the fit)")
 
 
 def loss_vs_n(ed: pd.DataFrame, curves: dict, D_F: float) -> alt.Chart:

@@ -46,26 +46,32 @@ class Selection:
     drop_extrapolated: bool = True
 
 
+def drop_reasons(ed: pd.DataFrame, sel: Selection | None = None) -> pd.Series:
+    """Why each point is left out of the fit: the first selection rule it fails, or ''
+    where the fit uses it. The rules, in order: finite, positive, low_data, resolvable,
+    extrapolated."""
+    sel = sel or Selection()
+    rules = [("finite", np.isfinite(ed["D_E"].to_numpy(float))), ("positive", (ed["D_T"] > 0).to_numpy())]
+    if sel.low_data_fraction is not None:
+        rules.append(("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy()))
+    rules.append(("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy()))
+    if sel.drop_extrapolated:
+        rules.append(("extrapolated", ~ed["extrapolated"].to_numpy(bool)))
+    reason = np.full(len(ed), "", dtype=object)
+    for name, ok in reversed(rules):  # the first failing rule wins
+        reason[~ok] = name
+    return pd.Series(reason, index=ed.index, name="left_out")
+
+
 def select_points(ed: pd.DataFrame, sel: Selection) -> tuple[pd.DataFrame, dict[str, int]]:
-    keep = np.ones(len(ed), dtype=bool)
-    dropped: dict[str, int] = {}
-
-    def rule(name: str, ok: np.ndarray) -> None:
-        nonlocal keep
-        dropped[name] = int((keep & ~ok).sum())
-        keep &= ok
-
-    rule("finite", np.isfinite(ed["D_E"].to_numpy()))
-    rule("positive", (ed["D_T"] > 0).to_numpy())
     if ed["D_T"].gt(0).sum() == 0:
         raise InputError("every fine-tuned run has D_T ≤ 0 (no run beats the from-scratch curve at its D_F): "
                          "there is no transfer to fit. Check that the fine-tuned runs start from pre-trained weights.")
-    if sel.low_data_fraction is not None:
-        rule("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy())
-    rule("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy())
-    if sel.drop_extrapolated:
-        rule("extrapolated", ~ed["extrapolated"].to_numpy())
-    return ed[keep].reset_index(drop=True), dropped
+    reason = drop_reasons(ed, sel)
+    rules = ["finite", "positive"] + (["low_data"] if sel.low_data_fraction is not None else []) + ["resolvable"] \
+        + (["extrapolated"] if sel.drop_extrapolated else [])
+    dropped = {name: int((reason == name).sum()) for name in rules}
+    return ed[(reason == "").to_numpy()].reset_index(drop=True), dropped
 
 
 def _design(pts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
