@@ -68,6 +68,21 @@ def test_hernandez_interval_coverage():
     assert np.mean(hits) >= 0.75  # nominal 0.95; 32 draws leave room for sampling error
 
 
+def test_drop_reasons_name_the_rule_that_left_each_point_out():
+    from transfer_laws.laws import effective_data, fit_curves
+    from transfer_laws.laws.hernandez import Selection, drop_reasons, select_points
+
+    runs = hernandez_runs(seed=4)
+    ed = effective_data(runs, fit_curves(runs))
+    ed.loc[0, "D_E"] = np.nan  # fails "finite" first, whatever else it fails
+    sel = Selection(min_ratio=float((ed["D_T"] / ed["D_F"]).median()))
+    reasons = drop_reasons(ed, sel)
+    kept, dropped = select_points(ed, sel)
+    assert reasons[0] == "finite" and dropped["finite"] == 1 and dropped["resolvable"] > 0
+    assert (reasons == "").sum() == len(kept) > 0
+    assert {r: int((reasons == r).sum()) for r in dropped} == dropped
+
+
 def test_barnett_recovers_constants():
     fit = fit_barnett(barnett_runs(TRUE_B, seed=2), n_boot=30)
     assert fit.params["G"] == pytest.approx(TRUE_B["G"], rel=0.1)
