@@ -27,7 +27,6 @@ studies = "[]"
 # %%
 import json
 
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 

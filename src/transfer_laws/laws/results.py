@@ -70,9 +70,8 @@ class FitResults:
         params = {k: {"estimate": float(v), "ci95": [float(ci.loc[k, 0]), float(ci.loc[k, 1])]}
                   for k, v in self.params.items()}
         if self.profile_ci is not None:  # JSON has no infinity: an unbounded end is null
-            for k in params:
-                params[k]["ci95_profile"] = [float(e) if np.isfinite(e) and e > 0 else None
-                                             for e in self.profile_ci.loc[k]]
+            for k, entry in params.items():
+                entry["ci95_profile"] = [float(e) if np.isfinite(e) and e > 0 else None for e in self.profile_ci.loc[k]]
         info = {k: v for k, v in self.info.items() if k != "profiles"}  # the profile tables stay in Python
         return {"law": self.law, "params": params, **info}
 
