@@ -1,6 +1,6 @@
 """Time the fits: Hernandez with 1,000 bootstrap resamples on 200 runs, and the
-transfer-gap law with its start grid and 200 resamples. Target: each under 30 s
-on 2 cores.
+transfer-gap law with its start grid and 200 resamples, or with profile-likelihood
+intervals. Target: each under 30 s on 2 cores.
 
     .venv/bin/python benchmarks/fitting.py
 """
@@ -28,6 +28,12 @@ def main() -> None:
     fit = fit_barnett(b, n_boot=200)
     tb = time.perf_counter() - t
     print(f"barnett:   {len(b)} runs, start grid + 200 resamples: {tb:.1f} s  (G {fit.params['G']:.3f})")
+    t = time.perf_counter()
+    fit = fit_barnett(b, n_boot=0, profile=True)
+    tp = time.perf_counter() - t
+    lo, hi = fit.conf_int(method="profile").loc["G"]
+    print(f"barnett:   {len(b)} runs, start grid + profile intervals of all 5 constants: {tp:.1f} s  "
+          f"(G in [{lo:.3f}, {hi:.3f}])")
 
 
 if __name__ == "__main__":
