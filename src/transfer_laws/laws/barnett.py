@@ -153,9 +153,13 @@ PROFILE_STEP = np.log(10) / 4  # a quarter of a decade
 PROFILE_DECADES = 3.0  # how far from the estimate each side is searched
 
 
-def _abs_dev(form: LawForm, x, P, F, L) -> float:
+def _log_residuals(form: LawForm, x, P, F, L) -> np.ndarray:
     with np.errstate(all="ignore"):
-        return float(np.sum(np.abs(np.log(form.fn(dict(zip(form.params, np.exp(x))), P, F)) - np.log(L))))
+        return np.log(form.fn(dict(zip(form.params, np.exp(x))), P, F)) - np.log(L)
+
+
+def _abs_dev(form: LawForm, x, P, F, L) -> float:
+    return float(np.sum(np.abs(_log_residuals(form, x, P, F, L))))
 
 
 def _profile_interval(form: LawForm, P, F, L, x_hat: np.ndarray, j: int) -> tuple[float, float, pd.DataFrame]:
@@ -163,9 +167,8 @@ def _profile_interval(form: LawForm, P, F, L, x_hat: np.ndarray, j: int) -> tupl
     estimate a quarter-decade at a time, each step warm-started from the last, and the
     crossing then found by bisection. An end not crossed within PROFILE_DECADES is 0 or
     infinity; the profile's first and last values say how far the search went."""
-    s_hat = _abs_dev(form, x_hat, P, F, L)
-    with np.errstate(all="ignore"):
-        resid = np.log(form.fn(dict(zip(form.params, np.exp(x_hat))), P, F)) - np.log(L)
+    resid = _log_residuals(form, x_hat, P, F, L)
+    s_hat = float(np.sum(np.abs(resid)))
     sigma = float(np.sqrt(np.sum(resid**2) / max(len(L) - len(x_hat), 1)))
     limit = s_hat + CHI2_1_95 / 4 * np.sqrt(2 * np.pi) * sigma
     rows = [{"value": float(np.exp(x_hat[j])), "abs_dev": s_hat}]

@@ -46,19 +46,23 @@ class Selection:
     drop_extrapolated: bool = True
 
 
-def drop_reasons(ed: pd.DataFrame, sel: Selection | None = None) -> pd.Series:
-    """Why each point is left out of the fit: the first selection rule it fails, or ''
-    where the fit uses it. The rules, in order: finite, positive, low_data, resolvable,
-    extrapolated."""
-    sel = sel or Selection()
+def _rules(ed: pd.DataFrame, sel: Selection) -> list[tuple[str, np.ndarray]]:
+    """The selection rules in the order they apply: (name, which points pass)."""
     rules = [("finite", np.isfinite(ed["D_E"].to_numpy(float))), ("positive", (ed["D_T"] > 0).to_numpy())]
     if sel.low_data_fraction is not None:
         rules.append(("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy()))
     rules.append(("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy()))
     if sel.drop_extrapolated:
         rules.append(("extrapolated", ~ed["extrapolated"].to_numpy(bool)))
+    return rules
+
+
+def drop_reasons(ed: pd.DataFrame, sel: Selection | None = None) -> pd.Series:
+    """Why each point is left out of the fit: the first selection rule it fails, or ''
+    where the fit uses it. The rules, in order: finite, positive, low_data, resolvable,
+    extrapolated."""
     reason = np.full(len(ed), "", dtype=object)
-    for name, ok in reversed(rules):  # the first failing rule wins
+    for name, ok in reversed(_rules(ed, sel or Selection())):  # the first failing rule wins
         reason[~ok] = name
     return pd.Series(reason, index=ed.index, name="left_out")
 
@@ -68,9 +72,7 @@ def select_points(ed: pd.DataFrame, sel: Selection) -> tuple[pd.DataFrame, dict[
         raise InputError("every fine-tuned run has D_T ≤ 0 (no run beats the from-scratch curve at its D_F): "
                          "there is no transfer to fit. Check that the fine-tuned runs start from pre-trained weights.")
     reason = drop_reasons(ed, sel)
-    rules = ["finite", "positive"] + (["low_data"] if sel.low_data_fraction is not None else []) + ["resolvable"] \
-        + (["extrapolated"] if sel.drop_extrapolated else [])
-    dropped = {name: int((reason == name).sum()) for name in rules}
+    dropped = {name: int((reason == name).sum()) for name, _ in _rules(ed, sel)}
     return ed[(reason == "").to_numpy()].reset_index(drop=True), dropped
 
 
