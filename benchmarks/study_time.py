@@ -37,7 +37,7 @@ def main() -> None:
     study = Study.from_names(args.source, args.target, args.profile, results=args.results)
     status = study.status()
     table: dict[tuple[int, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
-    commits = set()
+    commits, stopped = set(), defaultdict(int)
     for c in status["done"]:
         r = load_record(record_path(study.results, run_id(c)))
         row = table[(r["result"]["n_params"], c["kind"])]
@@ -45,6 +45,8 @@ def main() -> None:
         row[1] += r["result"]["tokens_trained"]
         row[2] += r["provenance"]["wall_s"] * threads_of(r)
         commits.add(r["provenance"]["git_commit"][:7])
+        if c["kind"] != "pretrain":
+            stopped[r["result"]["stopped"]] += 1
 
     print(f"study {args.source} -> {args.target} ({args.profile}); {len(status['missing'])} planned runs have no record; "
           f"records from commits {', '.join(sorted(commits))}")
@@ -56,6 +58,10 @@ def main() -> None:
         print(f"| {n:,} | {kind} | {runs} | {tokens / 1e6:.1f}M | {core_s / 60:.1f} | {core_s / 60 / args.cores:.1f} |")
     print(f"| all | | {sum(v[0] for v in table.values())} | {sum(v[1] for v in table.values()) / 1e6:.1f}M "
           f"| {total / 60:.1f} | **{total / 60 / args.cores:.1f}** |")
+    measured = sum(stopped.values())
+    if measured:
+        print(f"\nstopped early: {stopped['early_stop']} of {measured} from-scratch and fine-tuned runs "
+              f"({stopped['early_stop'] / measured:.0%}); at the token budget (censored): {stopped['budget']}")
 
 
 if __name__ == "__main__":

@@ -36,11 +36,12 @@ sd, ready = open_study(source, target, profile, results, data_dir, need="curves"
 
 # %%
 conv = sd.convergence("scratch")
-capped = conv[conv["still_improving"]]
+capped = conv[conv["stopped"] == "budget"]
 if ready:
     figures.show(figures.scratch_curves(sd.runs, sd.curves, set(zip(capped["N"], capped["D"]))),
                  f"scratch-{target}-{profile}",
-                 sd.caption("scratch", "Points: runs (triangles: ended at the token cap, still improving); "
+                 sd.caption("scratch", "Points: runs (triangles: reached the token budget, still improving: "
+                            "censored); "
                             "dashed: per-N fits"))
     table = pd.DataFrame([{"N": n, "method": c.method, "E_N": c.E, "B_N": c.B, "b_N": c.b, "points": c.points,
                            "RMSE(log L)": c.rmse, "D(N) (1% of E_N)": c.data_to_saturate(),
@@ -51,18 +52,16 @@ if ready:
 # %% [markdown]
 # ## Did the runs converge?
 # Hernandez et al. compare with from-scratch models trained to convergence on D tokens.
-# Our runs are early-stopped on the fixed validation set, but a run also ends at its
-# profile's token cap. A run that reaches the cap with its best loss at its last
-# evaluation was still improving: its loss is an upper bound on what D tokens can give,
-# the fitted curve runs high at large D, and $D_E$ read off it there is too large. Which
-# runs they are:
+# Every run here ends when its loss on a small stopping set (part of the validation
+# split) has stopped improving, then cools down from its best point; its loss is then
+# measured once on the test split. A run that reaches its profile's token budget first
+# is marked `budget`: it was still improving, so its loss is only an upper bound
+# (censored) and no fit takes it as a measurement. Which runs they are:
 
 # %%
 if len(conv):
-    display(Markdown(f"**{len(capped)} of {len(conv)}** from-scratch runs ended at the token cap while still "
-                     f"improving (largest D per size: "
-                     + ", ".join(f"N = {n:,}: {'still improving' if g.iloc[-1]['still_improving'] else 'converged'}"
-                                 for n, g in conv.groupby("N")) + ")."))
+    display(Markdown(f"**{len(capped)} of {len(conv)}** from-scratch runs reached the token budget while still "
+                     f"improving; the others stopped early."))
     display(conv.round({"epochs": 1}))
 
 # %% [markdown]

@@ -1,5 +1,6 @@
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,9 +10,9 @@ from transfer_laws.data import DataError, DataStore
 from transfer_laws.errors import InputError
 from transfer_laws.model import ModelShape, build_model, count_non_embedding, flops_per_token, shape_for
 from transfer_laws.records import CorruptRecordError, load_records, run_id
-from transfer_laws.runs import checkpoint_path, loss_of_checkpoint
+from transfer_laws.runs import checkpoint_path, finetune_checkpoint, loss_of_checkpoint
 from transfer_laws.study import Study
-from transfer_laws.train import TrainConfig, train
+from transfer_laws.train import TrainConfig, cooldown_steps, train
 
 
 def test_interrupted_sweep_resumes_without_rewriting(smoke_results):
@@ -30,8 +31,8 @@ def test_finetune_starts_from_pretrained_weights(smoke_results, fixture_data):
     recs = load_records(results)
     ft = next(r for r in recs if r["config"]["kind"] == "finetune")
     pre = ft["config"]["pretrain"]
-    ckpt = checkpoint_path(results, run_id(pre))
-    loss = loss_of_checkpoint(ckpt, pre, "tinypy", data_dir=str(fixture_data), eval_tokens=ft["result"]["eval_tokens"])
+    ckpt = finetune_checkpoint(results, ft["config"])
+    loss = loss_of_checkpoint(ckpt, pre, "tinypy", data_dir=str(fixture_data), eval_tokens=ft["result"]["stop_tokens"])
     assert loss == pytest.approx(ft["result"]["initial_loss"], rel=1e-5)
     scratch_init = next(r for r in recs if r["config"]["kind"] == "scratch")["result"]["initial_loss"]
     assert ft["result"]["initial_loss"] < scratch_init - 0.05  # pre-trained, not random
@@ -39,11 +40,21 @@ def test_finetune_starts_from_pretrained_weights(smoke_results, fixture_data):
 
 def test_records_carry_provenance_and_curves(smoke_results):
     results, *_ = smoke_results
-    rec = load_records(results)[0]
-    for key in ("git_commit", "torch", "transformers", "hardware", "seed", "wall_s", "tokens_per_s"):
-        assert key in rec["provenance"]
-    assert {"tokens", "flops", "val_loss"} <= set(rec["curve"][0])
-    assert rec["result"]["best_loss"] == min(p["val_loss"] for p in rec["curve"])
+    recs = load_records(results)
+    for rec in recs:
+        for key in ("git_commit", "torch", "transformers", "hardware", "seed", "wall_s", "tokens_per_s"):
+            assert key in rec["provenance"]
+        assert {"tokens", "flops", "val_loss", "phase"} <= set(rec["curve"][0])
+    for rec in (r for r in recs if r["config"]["kind"] != "pretrain"):
+        res, trained = rec["result"], [p for p in rec["curve"] if p["phase"] != "init"]
+        # the kept checkpoint is the best on the stopping set, after warm-up; the loss is the test set's
+        assert res["stop_loss"] == min(p["val_loss"] for p in trained)
+        assert res["stopped"] in ("early_stop", "budget")
+        assert {p["phase"] for p in trained} == {"stable", "cooldown"}
+        assert min(p["step"] for p in trained) == rec["config"]["train"]["warmup_steps"]  # nothing evaluated before
+        docs = res["test_documents"]
+        assert sum(docs["tokens"]) == res["test_tokens"]
+        assert sum(docs["nll"]) / sum(docs["tokens"]) == pytest.approx(res["loss"], abs=1e-4)
 
 
 def test_corrupt_record_is_reported_by_file_name(smoke_results, tmp_path, capsys):
@@ -64,21 +75,24 @@ def test_export_table_has_the_documented_columns(smoke_results, tmp_path):
     out = tmp_path / "runs.csv"
     assert main(["runs", "export", "--results", str(results), "-o", str(out)]) == 0
     header = out.read_text().splitlines()[0].split(",")
-    assert header == ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
+    assert header == ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed", "stopped"]
+    rows = out.read_text().splitlines()[1:]
+    assert {r.split(",")[-1] for r in rows} <= {"early_stop", "budget"}
+    assert {r.split(",")[-2] for r in rows} == {"0", "1"}  # every seed of the profile
 
 
 def test_export_for_one_profile_holds_only_its_runs(smoke_results, data_env, tmp_path, capsys):
     results, *_ = smoke_results
     trimmed = tmp_path / "trimmed.toml"
     trimmed.write_text(study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
-                       .replace("sizes = [3000, 10000]", "sizes = [3000]"))
+                       .replace("sizes = [6000, 25000]", "sizes = [6000]"))
     args = ["runs", "export", "--results", str(results), "--source", "tinyprose", "--target", "tinypy"]
     assert main([*args, "-o", str(tmp_path / "all.csv")]) == 0
     assert main([*args, "--profile", str(trimmed), "-o", str(tmp_path / "one.csv")]) == 0
     every = (tmp_path / "all.csv").read_text().splitlines()[1:]
     one = (tmp_path / "one.csv").read_text().splitlines()[1:]
     assert 0 < len(one) < len(every) and set(one) <= set(every)
-    assert {line.split(",")[1] for line in one} == {"3312"}
+    assert {line.split(",")[1] for line in one} == {"6592"}
     assert main(["runs", "export", "--results", str(results), "--profile", "smoke", "-o", str(tmp_path / "x.csv")]) == 2
     assert "needs --source and --target" in capsys.readouterr().err
 
@@ -86,49 +100,64 @@ def test_export_for_one_profile_holds_only_its_runs(smoke_results, data_env, tmp
 def test_too_large_d_fails_before_training(fixture_data, tmp_path):
     prof = tmp_path / "big.toml"
     prof.write_text(study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
-                    .replace("scratch_tokens = [1024, 4096, 16384]", "scratch_tokens = [1024, 999999999]"))
+                    .replace("scratch_tokens = [1024, 2048, 4096, 8192]", "scratch_tokens = [1024, 4096, 999999999]"))
     study = Study.from_names("tinyprose", "tinypy", str(prof), results=tmp_path / "res", data_dir=str(fixture_data))
     with pytest.raises(DataError, match="scratch_tokens=999,999,999.*has only"):
         study.sweep()
     assert not (tmp_path / "res" / "runs").exists()
 
 
-def test_transfer_gap_grid_fine_tunes_only_its_own_d_f(fixture_data, tmp_path):
-    """grid_finetune_tokens trims the fine-tunes of the extra p values only; the runs both
-    plans share are the same runs (same ids), so records carry over between profiles."""
-    smoke = study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
-    trimmed = tmp_path / "trimmed.toml"
-    trimmed.write_text(smoke.replace("grid_size = 3000", "grid_size = 3000\ngrid_finetune_tokens = [256]"))
-    plan_of = lambda prof: Study.from_names("tinyprose", "tinypy", prof, data_dir=str(fixture_data)).configs()  # noqa: E731
-    full, cut = plan_of("smoke"), plan_of(str(trimmed))
-    ft = [c for c in cut if c["kind"] == "finetune"]
-    main_p = [c for c in ft if c["pretrain"]["tokens"] == 16384]
-    extra_p = [c for c in ft if c["pretrain"]["tokens"] != 16384]
-    assert sorted({c["tokens"] for c in main_p}) == [256, 1024, 4096] and len(main_p) == 2 * 3
-    assert {c["tokens"] for c in extra_p} == {256} and len(extra_p) == 3
-    assert {run_id(c) for c in cut} < {run_id(c) for c in full}
-    assert len(full) - len(cut) == 3 * 2
+def _smoke_text() -> str:
+    return study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
 
-    bad = tmp_path / "bad.toml"
-    bad.write_text(smoke.replace("grid_size = 3000", "grid_size = 3000\ngrid_finetune_tokens = []"))
-    with pytest.raises(InputError, match="grid_finetune_tokens must be a non-empty list"):
-        plan_of(str(bad))
+
+def _plan_of(prof, fixture_data):
+    return Study.from_names("tinyprose", "tinypy", prof, data_dir=str(fixture_data)).configs()
+
+
+def test_plan_gives_each_seed_its_pretraining_and_the_p_grid_its_d_f(fixture_data, tmp_path):
+    """One pre-training run per (size, seed), with a checkpoint at the main p and, at
+    grid_size, at every p of the grid; each fine-tune starts from its own seed's run;
+    grid_finetune_tokens trims the fine-tunes of the extra p only."""
+    plan = _plan_of("smoke", fixture_data)
+    pre = [c for c in plan if c["kind"] == "pretrain"]
+    assert sorted((c["n_target"], c["seed"], tuple(c["checkpoints"])) for c in pre) == [
+        (6000, 0, (4096, 16384)), (6000, 1, (4096, 16384)), (25000, 0, (16384,)), (25000, 1, (16384,))]
+    ft = [c for c in plan if c["kind"] == "finetune"]
+    assert all(c["pretrain"]["seed"] == c["seed"] and c["pretrain"]["n_target"] == c["n_target"] for c in ft)
+    assert sorted({c["tokens"] for c in ft if c["pretrain_tokens"] == 16384}) == [1024, 4096]
+    assert {c["tokens"] for c in ft if c["pretrain_tokens"] == 4096} == {1024}
+    assert len(ft) == 2 * (2 + 1 + 2)
+
+    trimmed = tmp_path / "trimmed.toml"
+    trimmed.write_text(_smoke_text().replace("grid_finetune_tokens = [1024]", "grid_finetune_tokens = [1024, 4096]"))
+    more = _plan_of(str(trimmed), fixture_data)
+    assert {run_id(c) for c in plan} < {run_id(c) for c in more}  # shared runs keep their ids
+    assert len(more) - len(plan) == 2  # one more fine-tune per seed
+    for bad, msg in (("grid_finetune_tokens = []", "grid_finetune_tokens"),
+                     ("grid_size = []", "grid_size"), ('grid_size = "6000"', "grid_size"),
+                     ("grid_size = [6000, -1]", "grid_size")):
+        (tmp_path / "bad.toml").write_text(_smoke_text().replace(
+            "grid_finetune_tokens = [1024]" if "finetune" in bad else "grid_size = 6000", bad))
+        with pytest.raises(InputError, match=msg + ".* must be a non-empty list of positive integers"):
+            _plan_of(str(tmp_path / "bad.toml"), fixture_data)
+
+
+def test_finetune_tokens_must_sit_on_the_scratch_grid(fixture_data, tmp_path):
+    (tmp_path / "off.toml").write_text(_smoke_text().replace("finetune_tokens = [1024, 4096]",
+                                                             "finetune_tokens = [1024, 3000]"))
+    with pytest.raises(InputError, match=r"finetune_tokens \[3000\] are not on the scratch_tokens grid"):
+        _plan_of(str(tmp_path / "off.toml"), fixture_data)
 
 
 def test_the_p_grid_can_be_trained_at_several_sizes(fixture_data, tmp_path):
-    smoke = study_mod.resources.files("transfer_laws").joinpath("profiles/smoke.toml").read_text()
     two = tmp_path / "two.toml"
-    two.write_text(smoke.replace("grid_size = 3000", "grid_size = [3000, 10000]"))
-    plan_of = lambda prof: Study.from_names("tinyprose", "tinypy", prof, data_dir=str(fixture_data)).configs()  # noqa: E731
-    one, both = plan_of("smoke"), plan_of(str(two))
-    pre = lambda plan: {(c["n_target"], c["tokens"]) for c in plan if c["kind"] == "pretrain"}  # noqa: E731
-    grid = {4096, 8192, 32768}
-    assert pre(both) - pre(one) == {(10000, p) for p in grid}
-    assert {run_id(c) for c in one} < {run_id(c) for c in both}  # the 3000 grid keeps its runs
-    for bad in ("grid_size = []", "grid_size = [3000, -1]", 'grid_size = "3000"'):
-        (tmp_path / "bad.toml").write_text(smoke.replace("grid_size = 3000", bad))
-        with pytest.raises(InputError, match="grid_size must be a positive integer"):
-            plan_of(str(tmp_path / "bad.toml"))
+    two.write_text(_smoke_text().replace("grid_size = 6000", "grid_size = [6000, 25000]"))
+    one, both = _plan_of("smoke", fixture_data), _plan_of(str(two), fixture_data)
+    pre = lambda plan: {(c["n_target"], tuple(c["checkpoints"])) for c in plan if c["kind"] == "pretrain"}  # noqa: E731
+    assert pre(both) == {(6000, (4096, 16384)), (25000, (4096, 16384))}
+    shared = {run_id(c) for c in one if c["n_target"] == 6000 or c["kind"] == "scratch"}
+    assert shared < {run_id(c) for c in both}  # the 6000 grid and the scratch runs keep their ids
 
 
 def test_unknown_profile_and_same_pair_are_clear_errors(data_env, capsys):
@@ -143,12 +172,36 @@ def test_loss_falls_on_real_tokens(fixture_data):
     torch.manual_seed(0)
     model = build_model(shape)
     n = count_non_embedding(model)
-    cfg = TrainConfig(batch_size=16, lr=3e-3, warmup_steps=5, max_tokens=16 * 32 * 60, eval_tokens=2048,
-                      eval_interval=20, patience=100)
-    res = train(model, store.tokens("tinypy", "train", 20000), store.tokens("tinypy", "validation"), cfg, 32,
-                flops_per_token(n, shape), seed=0, progress=False)
+    cfg = TrainConfig(batch_size=16, lr=3e-3, warmup_steps=5, max_tokens=16 * 32 * 60, stop_tokens=2048,
+                      test_tokens=2048, eval_interval=20, patience=100)
+    res = _train(store, model, shape, cfg, 20000)
     assert res.curve[-1]["val_loss"] < res.curve[0]["val_loss"] - 0.3
     assert res.curve[-1]["flops"] == res.tokens * flops_per_token(n, shape)
+    assert res.stopped == "budget"  # patience 100: it could not stop early, and says so
+    assert max(p["step"] for p in res.curve if p["phase"] == "stable") == 60  # the budget: 60 steps
+
+
+def _train(store, model, shape, cfg, d, seed=0):
+    from transfer_laws.runs import run_tokens
+
+    return train(model, run_tokens(store, "tinypy", d, seed), store.tokens("tinypy", "validation"),
+                 store.tokens("tinypy", "test"), np.fromfile(store.index_path("tinypy", "test"), dtype=np.uint64),
+                 cfg, shape.n_ctx, flops_per_token(count_non_embedding(model), shape), seed=seed, progress=False)
+
+
+def test_a_small_dataset_stops_early_and_the_cooldown_starts_from_the_best_point(fixture_data):
+    store = DataStore(fixture_data, recipes={})
+    shape = shape_for(6000, 4096, 32)
+    torch.manual_seed(0)
+    cfg = TrainConfig(batch_size=16, lr=1e-2, warmup_steps=4, max_tokens=16 * 32 * 2000, stop_tokens=2048,
+                      test_tokens=2048, eval_interval=10, eval_growth=1.5, patience=3)
+    res = _train(store, build_model(shape), shape, cfg, 1024)  # 1k tokens: overfits within a few hundred steps
+    assert res.stopped == "early_stop"
+    stable = [p for p in res.curve if p["phase"] == "stable"]
+    best = min(stable, key=lambda p: p["val_loss"])
+    assert stable[-1]["step"] < 2000 and len([p for p in stable if p["step"] > best["step"]]) == cfg.patience
+    cool = [p for p in res.curve if p["phase"] == "cooldown"]
+    assert len(cool) == 4 and cool[-1]["step"] == stable[-1]["step"] + cooldown_steps(best["step"], cfg)
 
 
 def test_non_embedding_count_matches_hand_computation():
@@ -160,7 +213,7 @@ def test_non_embedding_count_matches_hand_computation():
     assert count_non_embedding(model) == hand == 100_096
 
 
-@pytest.mark.parametrize("profile", ["smoke", "cpu", "cpu-long", "gpu"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
 def test_builtin_profiles_plan_the_default_pairs(profile):
     """Every built-in profile fits the committed corpora (read from data/manifest.json)."""
     from pathlib import Path
@@ -194,21 +247,50 @@ def test_fused_output_layer_matches_plain_cross_entropy(rows, width):
         assert linear_cross_entropy(h, w, t).item() == pytest.approx(expected[0], rel=1e-12)
 
 
-@pytest.mark.parametrize("profile,sizes,n_orders,finetunes,df_orders",
-                         [("cpu", 4, 1.5, 6, 2.5), ("cpu-long", 4, 1.5, 6, 2.5), ("gpu", 6, 2.0, 6, 4.0)])
-def test_builtin_profiles_span_what_the_study_needs(profile, sizes, n_orders, finetunes, df_orders):
-    """The spans the engine issue asks of each profile, on the N actually instantiated."""
+@pytest.mark.parametrize("profile,n_orders,p_orders", [("cpu", 1.5, 2.5), ("gpu", 2.0, 1.2)])
+def test_builtin_profiles_span_what_the_study_needs(profile, n_orders, p_orders):
+    """The spans the design issue asks of each profile, on the N actually instantiated:
+    at least 2 layers at every size, N over n_orders decades, ≥ 3 seeds, a from-scratch
+    grid from the smallest D_F to well above the largest, the p grid over p_orders decades."""
     import math
 
     from transfer_laws.study import load_profile
 
     prof = load_profile(profile)
-    ns = [count_non_embedding(build_model(shape_for(n, 4096, prof["n_ctx"]))) for n in prof["sizes"]]
-    assert len(ns) >= sizes and math.log10(max(ns) / min(ns)) >= n_orders
-    df = prof["finetune_tokens"]
-    assert len(df) >= finetunes and math.log10(max(df) / min(df)) >= df_orders
+    shapes = [shape_for(n, 1024, prof["n_ctx"]) for n in prof["sizes"]]
+    ns = [count_non_embedding(build_model(s)) for s in shapes]
+    assert min(s.n_layer for s in shapes) >= 2 and math.log10(max(ns) / min(ns)) >= n_orders
+    assert len(prof["seeds"]) >= 3
+    df, d = prof["finetune_tokens"], prof["scratch_tokens"]
+    assert min(d) <= min(df) and max(d) >= 8 * max(df)
     p = prof["pretrain_tokens"]
-    assert len(set(p["grid"]) | {p["main"]}) >= 4  # the transfer-gap grid at grid_size, with the main p
+    ps = set(p["grid"]) | {p["main"]}
+    assert math.log10(max(ps) / min(ps)) >= p_orders
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "gpu"])
+def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
+    """From scratch and fine-tuned: warm-up ends before the first evaluation, and the
+    earliest possible early stop comes before the budget. Pre-training: every p's cooldown
+    branch leaves the trunk after warm-up."""
+    from pathlib import Path
+
+    from transfer_laws.train import branch_step, budget_steps, earliest_stop, pretrain_steps
+
+    data = Path(__file__).resolve().parents[1] / "data"
+    source, target = ("english", "python")
+    for c in Study.from_names(source, target, profile, data_dir=str(data)).configs():
+        cfg, n_ctx = TrainConfig(**c["train"]), c["shape"]["n_ctx"]
+        if c["kind"] == "pretrain":
+            for p in c["checkpoints"]:
+                assert branch_step(pretrain_steps(p, n_ctx, cfg), cfg) >= cfg.warmup_steps, (profile, p)
+        else:
+            assert cfg.warmup_steps <= earliest_stop(cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
+
+
+def test_the_shape_rule_never_gives_fewer_than_two_layers():
+    for n in [1000, 3000, 6000, 10_000, 25_000, 40_000, 100_000, 300_000, 3_000_000]:
+        assert shape_for(n, 1024, 128).n_layer >= 2
 
 
 def test_process_pool_executor_returns_every_run_and_reports_failures():
@@ -277,10 +359,10 @@ def test_sweep_recreates_a_missing_checkpoint_once_and_keeps_its_record(smoke_re
     summary = study.sweep()
     assert summary == {"done": 2, "skipped": len(study.configs()) - 2, "failed": 0, "remaining": 0}
     assert (copy / "runs" / f"{pre_id}.json").read_bytes() == pre_record
-    assert checkpoint_path(copy, pre_id).exists()
-    again = {r["run_id"]: r["result"]["best_loss"] for r in load_records(copy)}
+    assert all(finetune_checkpoint(copy, r["config"]).exists() for r in fts)
+    again = {r["run_id"]: r["result"]["loss"] for r in load_records(copy)}
     for r in fts:  # the recreated weights are the pre-trained ones: the fine-tunes come out the same
-        assert again[r["run_id"]] == pytest.approx(r["result"]["best_loss"], rel=1e-4)
+        assert again[r["run_id"]] == pytest.approx(r["result"]["loss"], rel=1e-4)
 
 
 def test_worker_processes_record_the_commit_the_sweep_started_from(monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from .errors import InputError
-from .records import load_record, record_path, run_id, runs_table_rows
+from .records import EXPORT_COLUMNS, load_record, record_path, run_id, runs_table_rows
 from .study import Study
 
 
@@ -40,24 +40,23 @@ class StudyData:
                 f"study, {self.profile} profile: {len(self.records)} of {self.planned} planned runs.")
 
     def convergence(self, kind: str = "scratch") -> pd.DataFrame:
-        """How each run ended. ``still_improving``: it reached its token cap with its best
-        loss at the last evaluation, so its loss is an upper bound on what its data
-        could give with more compute."""
+        """How each run ended: ``early_stop`` (converged), or ``budget`` (it reached its
+        token budget still improving: censored, its loss an upper bound), and where the
+        kept checkpoint lies (the stable phase or the cooldown from it)."""
         rows = []
         for r in self.records:
             c, res = r["config"], r["result"]
             if c["kind"] != kind:
                 continue
-            rows.append({"N": res["n_params"], "D": c["tokens"], "tokens trained": res["tokens_trained"],
-                         "epochs": res["tokens_trained"] / c["tokens"], "best at (tokens)": res["best_tokens"],
-                         "stopped": res["stopped"],
-                         "still_improving": res["stopped"] == "max_tokens" and res["best_step"] == res["steps"]})
-        return pd.DataFrame(rows, columns=["N", "D", "tokens trained", "epochs", "best at (tokens)", "stopped",
-                                           "still_improving"]).sort_values(["N", "D"], ignore_index=True)
+            rows.append({"N": res["n_params"], "D": c["tokens"], "seed": c["seed"], "steps": res["steps"],
+                         "epochs": res["tokens_trained"] / c["tokens"], "kept step": res["best_step"],
+                         "kept from": res["best_phase"], "stopped": res["stopped"]})
+        return pd.DataFrame(rows, columns=["N", "D", "seed", "steps", "epochs", "kept step", "kept from", "stopped"]
+                            ).sort_values(["N", "D", "seed"], ignore_index=True)
 
     def provenance(self) -> pd.DataFrame:
         rows = [{"kind": r["config"]["kind"], "N": r["result"]["n_params"], "D": r["config"]["tokens"],
-                 "loss": r["result"]["best_loss"], "commit": (r["provenance"]["git_commit"] or "")[:12],
+                 "loss": r["result"].get("loss"), "commit": (r["provenance"]["git_commit"] or "")[:12],
                  "hardware": r["provenance"]["hardware"], "seed": r["provenance"]["seed"],
                  "wall_s": r["provenance"]["wall_s"], "tokens_per_s": r["provenance"]["tokens_per_s"],
                  "record": f"results/runs/{r['run_id']}.json"} for r in self.records]
@@ -73,7 +72,7 @@ def load_study(source: str, target: str, profile: str, results: str | Path = "re
     records = [load_record(record_path(study.results, run_id(c))) for c in configs
                if record_path(study.results, run_id(c)).exists()]
     rows = runs_table_rows(records)
-    runs = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"])
+    runs = pd.DataFrame(rows, columns=EXPORT_COLUMNS)
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
     sd = StudyData(source, target, profile, len(configs), records, runs)
     # Hernandez et al.: every size pre-trained on the same p; the extra p values at

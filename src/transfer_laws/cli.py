@@ -63,12 +63,29 @@ def cmd_data_list(args) -> None:
 
 # --- models ----------------------------------------------------------------------------
 def cmd_models(args) -> None:
-    from .model import family_table
+    from .model import describe, family_table, shape_for
 
-    rows = family_table(vocab_size=args.vocab_size)
-    print(f"{'name':<6} {'N (non-emb)':>12} {'layers':>6} {'width':>6} {'heads':>5} {'total params':>13}")
+    if args.profile:
+        from .data import DataStore
+        from .study import load_profile
+
+        prof = load_profile(args.profile)
+        vocab = (DataStore(args.data_dir).manifest().get("tokenizer") or {}).get("vocab_size")
+        if vocab is None:
+            raise UsageError("no tokenizer is built; run `transfer-laws data build` first (the vocabulary sets the "
+                             "output layer)")
+        rows = [{"n_target": n, **describe(shape_for(n, vocab, prof["n_ctx"]))} for n in prof["sizes"]]
+    else:
+        rows = family_table(vocab_size=args.vocab_size)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'N (non-emb)':>12} {'layers':>6} {'width':>6} {'heads':>5} {'vocab':>6} {'total params':>13} "
+          f"{'FLOPs/token':>12} {'6N+attn':>10} {'head share':>10}")
     for r in rows:
-        print(f"{r['name']:<6} {r['n_params']:>12,} {r['n_layer']:>6} {r['d_model']:>6} {r['n_head']:>5} {r['total_params']:>13,}")
+        print(f"{r['n_params']:>12,} {r['n_layer']:>6} {r['d_model']:>6} {r['n_head']:>5} {r['vocab_size']:>6} "
+              f"{r['total_params']:>13,} {r['flops_per_token']:>12,.0f} {r['kaplan_flops_per_token']:>10,.0f} "
+              f"{1 - r['kaplan_flops_per_token'] / r['flops_per_token']:>10.0%}")
 
 
 # --- runs and sweeps -----------------------------------------------------------------------
@@ -141,8 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=cmd_data_list, names=None)
 
-    m = sub.add_parser("models", help="print the model family table")
-    m.add_argument("--vocab-size", type=int, default=4096)
+    m = sub.add_parser("models", help="print the model family: the sizes a profile trains, or the named sizes")
+    m.add_argument("--profile", default=None, help="the sizes this profile trains (vocabulary from the data manifest)")
+    m.add_argument("--vocab-size", type=int, default=1024, help="without --profile: the vocabulary to size for")
+    m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)
 
     s = sub.add_parser("sweep", help="run every missing run of a study (resumable)")

@@ -176,7 +176,7 @@ def curves_frame(records: list[dict], kinds=("scratch", "finetune")) -> pd.DataF
         for p in r["curve"]:
             rows.append({"kind": c["kind"], "n_params": r["result"]["n_params"], "tokens_budget": c["tokens"],
                          "flops": p["flops"], "val_loss": p["val_loss"], "tokens_seen": p["tokens"],
-                         "pretrain_tokens": c.get("pretrain", {}).get("tokens")})
+                         "pretrain_tokens": c.get("pretrain_tokens")})
     return pd.DataFrame(rows)
 
 
@@ -206,7 +206,8 @@ def compute_frontier(cf: pd.DataFrame, D_F: float) -> alt.LayerChart:
 
 def compute_at_convergence(records: list[dict], D_F: float) -> alt.Chart:
     rows = [{"kind": r["config"]["kind"], "n_params": r["result"]["n_params"],
-             "flops": r["result"]["best_tokens"] * r["result"]["flops_per_token"], "loss": r["result"]["best_loss"]}
+             "flops": r["result"]["best_step"] * r["config"]["train"]["batch_size"] * r["config"]["shape"]["n_ctx"]
+             * r["result"]["flops_per_token"], "loss": r["result"]["loss"]}
             for r in records if r["config"]["kind"] in ("scratch", "finetune") and r["config"]["tokens"] == D_F]
     d = pd.DataFrame(rows)
     return alt.Chart(d).mark_line(point=True).encode(

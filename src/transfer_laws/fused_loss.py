@@ -85,6 +85,6 @@ def linear_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: to
 
 def lm_loss(model, windows: torch.Tensor) -> torch.Tensor:
     """Mean next-token loss of a GPT-2 ``model`` over ``windows`` of n_ctx + 1 tokens."""
-    hidden = model.transformer(input_ids=windows[:, :-1]).last_hidden_state
+    hidden = model.transformer(input_ids=windows[:, :-1], use_cache=False).last_hidden_state
     return linear_cross_entropy(hidden.reshape(-1, hidden.size(-1)), model.lm_head.weight,
                                 windows[:, 1:].reshape(-1))

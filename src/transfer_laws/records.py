@@ -1,10 +1,18 @@
 """Run records: one JSON file per finished run, named by the hash of its config.
 
-A record holds the config, the best validation loss (with the step and tokens
-where it was reached), the whole curve, and provenance (git commit, library
-versions, hardware, seed, wall time, tokens/s). Records are written atomically
-and never rewritten; the loader validates each one and names the file of any
-record it cannot read.
+A record holds the config, the result (for a from-scratch or fine-tuning run: the test
+loss measured once after training, per document too, how the run stopped, and the step
+of the kept checkpoint; for a pre-training run: the source loss of each p checkpoint),
+the whole curve, and provenance (git commit, library versions, hardware, seed, wall
+time, tokens/s). Records are written atomically and never rewritten; the loader
+validates each one and names the file of any record it cannot read.
+
+Run ids come from a versioned config schema (``CONFIG_SCHEMA``): the id is the hash of
+the config with every field that was added after the schema began left out while it
+holds the value every earlier run implicitly had (``ADDED_FIELDS``). Adding a field with a
+default therefore renames no record. Records of schema 1 (the first engine: capped runs,
+one seed) are not read: they stay in git history (commit bf90aa9), and fits never mix them
+with schema-2 runs.
 """
 
 from __future__ import annotations
@@ -25,16 +33,41 @@ from .errors import InputError
 RUNS_DIR = "runs"
 KINDS = ("pretrain", "scratch", "finetune")
 REQUIRED = {"config", "run_id", "result", "curve", "provenance"}
-RESULT_KEYS = {"best_loss", "best_step", "best_tokens", "n_params"}
-EXPORT_COLUMNS = ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
+RESULT_KEYS = {"loss", "stop_loss", "stopped", "best_step", "n_params"}
+PRETRAIN_RESULT_KEYS = {"checkpoints", "n_params"}
+STOPPED = ("early_stop", "budget")
+EXPORT_COLUMNS = ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed", "stopped"]
+
+CONFIG_SCHEMA = 2
+# Fields added to run configs after schema 2 began, each with the value that every run
+# before it implicitly had ("train.x" is key x of the config's "train" table). A field
+# listed here is left out of the run id while it holds that value, so adding it renames
+# nothing. Never change or remove an entry; append.
+ADDED_FIELDS: dict[str, Any] = {}
 
 
 class CorruptRecordError(InputError):
     """A run record exists but cannot be read or fails validation."""
 
 
+_MISSING = object()
+
+
+def _identity(config: dict[str, Any]) -> dict[str, Any]:
+    """The config as its id sees it: added fields at their implicit value left out, at
+    every level (a fine-tune's config embeds its pretrain's)."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = _identity(value) if key == "pretrain" else {
+                k: v for k, v in value.items() if ADDED_FIELDS.get(f"{key}.{k}", _MISSING) != v}
+        if ADDED_FIELDS.get(key, _MISSING) != value:
+            out[key] = value
+    return out
+
+
 def run_id(config: dict[str, Any]) -> str:
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_identity(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -114,15 +147,23 @@ def validate(record: Any, name: str) -> None:
     if missing:
         raise CorruptRecordError(f"{name}: missing {', '.join(sorted(missing))}")
     cfg, res = record["config"], record["result"]
+    if not isinstance(cfg, dict) or cfg.get("schema") != CONFIG_SCHEMA:
+        raise CorruptRecordError(
+            f"{name}: config schema {cfg.get('schema', 1) if isinstance(cfg, dict) else '?'}, this engine reads "
+            f"schema {CONFIG_SCHEMA}; records of the first engine stay in git history and are not mixed with these")
     if cfg.get("kind") not in KINDS:
         raise CorruptRecordError(f"{name}: unknown kind {cfg.get('kind')!r}")
     if run_id(cfg) != record["run_id"]:
         raise CorruptRecordError(f"{name}: run_id does not match the hash of its config (edited by hand?)")
-    if not RESULT_KEYS <= set(res):
-        raise CorruptRecordError(f"{name}: result lacks {', '.join(sorted(RESULT_KEYS - set(res)))}")
-    loss = res["best_loss"]
-    if not isinstance(loss, (int, float)) or not (0 < loss < 100):
-        raise CorruptRecordError(f"{name}: best_loss {loss!r} is not a finite positive loss")
+    keys = PRETRAIN_RESULT_KEYS if cfg["kind"] == "pretrain" else RESULT_KEYS
+    if not keys <= set(res):
+        raise CorruptRecordError(f"{name}: result lacks {', '.join(sorted(keys - set(res)))}")
+    losses = [c["val_loss"] for c in res["checkpoints"].values()] if cfg["kind"] == "pretrain" else [res["loss"]]
+    for loss in losses:
+        if not isinstance(loss, (int, float)) or not (0 < loss < 100):
+            raise CorruptRecordError(f"{name}: loss {loss!r} is not a finite positive loss")
+    if cfg["kind"] != "pretrain" and res["stopped"] not in STOPPED:
+        raise CorruptRecordError(f"{name}: stopped is {res['stopped']!r}, not one of {', '.join(STOPPED)}")
 
 
 def load_record(path: Path) -> dict[str, Any]:
@@ -168,11 +209,12 @@ def runs_table_rows(records: list[dict[str, Any]], source: str | None = None, ta
             "kind": c["kind"],
             "n_params": r["result"]["n_params"],
             "tokens": c["tokens"],
-            "pretrain_tokens": c["pretrain"]["tokens"] if c["kind"] == "finetune" else "",
-            "loss": r["result"]["best_loss"],
+            "pretrain_tokens": c["pretrain_tokens"] if c["kind"] == "finetune" else "",
+            "loss": r["result"]["loss"],
             "source": src,
             "target": c["target"],
             "seed": c["seed"],
+            "stopped": r["result"]["stopped"],
         })
     rows.sort(key=lambda x: (x["kind"], x["source"], x["n_params"], str(x["pretrain_tokens"]), x["tokens"], x["seed"]))
     return rows

@@ -22,11 +22,17 @@ from typing import Any, Callable, Iterator, Protocol
 from .data import DataError, DataStore
 from .errors import InputError
 from .model import shape_for
-from .records import record_path, run_id
-from .runs import checkpoint_path, execute_run
+from .records import CONFIG_SCHEMA, record_path, run_id
+from .runs import execute_run, finetune_checkpoint
 from .train import TrainConfig
 
-BUILTIN_PROFILES = ("smoke", "cpu", "cpu-long", "gpu")
+BUILTIN_PROFILES = ("smoke", "cpu", "gpu")
+
+
+def _positive_ints(name: str, key: str, values) -> list[int]:
+    if not isinstance(values, list) or not values or any((not isinstance(v, int)) or v <= 0 for v in values):
+        raise InputError(f"profile {name!r}: {key} must be a non-empty list of positive integers")
+    return values
 
 
 def load_profile(name_or_path: str) -> dict[str, Any]:
@@ -42,51 +48,57 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
         prof = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"profile {name_or_path!r} is not valid TOML: {e}") from None
+    name = prof.setdefault("name", name_or_path)
     for key in ("sizes", "scratch_tokens", "finetune_tokens", "pretrain_tokens", "n_ctx"):
         if key not in prof:
-            raise InputError(f"profile {name_or_path!r} lacks {key!r}")
+            raise InputError(f"profile {name!r} lacks {key!r}")
     for key in ("sizes", "scratch_tokens", "finetune_tokens"):
-        if any((not isinstance(v, int)) or v <= 0 for v in prof[key]):
-            raise InputError(f"profile {name_or_path!r}: every value of {key!r} must be a positive integer")
-    # D_F for the extra p values of the transfer-gap grid; by default the whole D_F grid
-    grid_df = prof["pretrain_tokens"].setdefault("grid_finetune_tokens", prof["finetune_tokens"])
-    if not grid_df or any((not isinstance(v, int)) or v <= 0 for v in grid_df):
-        raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_finetune_tokens must be a non-empty "
-                         f"list of positive integers (leave it out to fine-tune the p grid at every finetune_tokens)")
+        _positive_ints(name, key, prof[key])
+    seeds = prof.setdefault("seeds", [0])
+    if not isinstance(seeds, list) or not seeds or any((not isinstance(v, int)) or v < 0 for v in seeds):
+        raise InputError(f"profile {name!r}: seeds must be a non-empty list of non-negative integers")
+    off_grid = sorted(set(prof["finetune_tokens"]) - set(prof["scratch_tokens"]))
+    if off_grid:
+        raise InputError(f"profile {name!r}: finetune_tokens {off_grid} are not on the scratch_tokens grid; every "
+                         f"D_F must also be a from-scratch D, so that the pair shares data and batch order")
+    pt = prof["pretrain_tokens"]
+    if not isinstance(pt.get("main"), int) or pt["main"] <= 0:
+        raise InputError(f"profile {name!r}: pretrain_tokens.main must be a positive integer (p at every size)")
+    pt["grid"] = _positive_ints(name, "pretrain_tokens.grid", pt["grid"]) if pt.get("grid") else []
     # the model size(s) the p grid is trained at: one N, or a list of them
-    gap_sizes = prof["pretrain_tokens"].setdefault("grid_size", prof["sizes"][0])
-    gap_sizes = [gap_sizes] if isinstance(gap_sizes, int) else gap_sizes
-    if not isinstance(gap_sizes, list) or not gap_sizes or any((not isinstance(v, int)) or v <= 0 for v in gap_sizes):
-        raise InputError(f"profile {name_or_path!r}: pretrain_tokens.grid_size must be a positive integer or a "
-                         f"non-empty list of them (the model sizes the p grid is trained at)")
-    prof["pretrain_tokens"]["grid_size"] = gap_sizes
+    gap_sizes = pt.setdefault("grid_size", prof["sizes"][0])
+    pt["grid_size"] = _positive_ints(name, "pretrain_tokens.grid_size (the model sizes the p grid is "
+                                     "trained at)", [gap_sizes] if isinstance(gap_sizes, int) else gap_sizes)
+    # D_F for the extra p values of the transfer-gap grid; by default the whole D_F grid
+    _positive_ints(name, "pretrain_tokens.grid_finetune_tokens (leave it out to fine-tune the p grid at "
+                   "every finetune_tokens)", pt.setdefault("grid_finetune_tokens", prof["finetune_tokens"]))
     known = set(TrainConfig.__dataclass_fields__)
-    for kind in ("pretrain", "scratch", "finetune"):
+    for kind in ("train", "pretrain", "scratch", "finetune"):
         bad = set(prof.get(kind, {})) - known
         if bad:
-            raise InputError(f"profile {name_or_path!r}: unknown hyperparameters in [{kind}]: {', '.join(sorted(bad))}")
-    prof.setdefault("name", name_or_path)
-    prof.setdefault("seeds", [0])
+            raise InputError(f"profile {name!r}: unknown hyperparameters in [{kind}]: {', '.join(sorted(bad))}")
     return prof
 
 
-def _train_cfg(prof: dict[str, Any], kind: str) -> dict[str, Any]:
-    base = {k: v for k, v in prof.get("train", {}).items()}
-    return TrainConfig(**{**base, **prof.get(kind, {})}).to_dict()
+def train_config(prof: dict[str, Any], kind: str) -> TrainConfig:
+    """A run kind's hyperparameters: the profile's [train] table, then its [kind] table."""
+    return TrainConfig(**{**prof.get("train", {}), **prof.get(kind, {})})
 
 
 def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> list[dict[str, Any]]:
-    """Every run of the study, as configs. Pretrain configs come first."""
+    """Every run of the study, as configs. Pretrain configs come first.
+
+    For each seed: one pre-training run per size, with a checkpoint at the main p (the
+    Hernandez law holds p fixed) and, at the ``grid_size`` sizes, at every p of the grid
+    (Barnett's transfer gap); a from-scratch run per (size, D); a fine-tune per (size, p,
+    D_F), starting from the same seed's pre-training run, on the same seed's data subset."""
     vocab = (store.manifest().get("tokenizer") or {}).get("vocab_size")
     if vocab is None:
         raise DataError("no tokenizer is built; run `transfer-laws data build` (or `data add`) first.")
     sizes = {"source": store.split_tokens(source, "train"), "target": store.split_tokens(target, "train")}
     n_ctx = prof["n_ctx"]
-    # One pre-training size p for every N (Hernandez); a grid of p at one N (Barnett).
-    main_p = prof["pretrain_tokens"]["main"]
-    gap = prof["pretrain_tokens"].get("grid", [])
-    gap_sizes = prof["pretrain_tokens"]["grid_size"]
-    gap_df = prof["pretrain_tokens"]["grid_finetune_tokens"]
+    pt = prof["pretrain_tokens"]
+    main_p, gap, gap_sizes, gap_df = pt["main"], pt["grid"], pt["grid_size"], pt["grid_finetune_tokens"]
     for what, values, limit in (("scratch_tokens", prof["scratch_tokens"], sizes["target"]),
                                 ("finetune_tokens", prof["finetune_tokens"], sizes["target"]),
                                 ("grid_finetune_tokens", gap_df, sizes["target"]),
@@ -99,38 +111,36 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
             if v <= n_ctx:
                 raise InputError(f"profile {prof['name']!r}: {what}={v} is not longer than one context ({n_ctx}).")
 
+    manifest = store.manifest()
+
     def cfg(kind: str, n: int, tokens: int, seed: int, **extra) -> dict[str, Any]:
         shape = shape_for(n, vocab, n_ctx)
-        c = {"kind": kind, "n_target": n, "shape": shape.to_dict(), "tokens": tokens, "seed": seed,
-             "train": _train_cfg(prof, kind), "tokenizer_sha256": store.manifest()["tokenizer"]["sha256"]}
-        c.update(extra)
-        return c
+        return {"schema": CONFIG_SCHEMA, "kind": kind, "n_target": n, "shape": shape.to_dict(), "tokens": tokens,
+                "seed": seed, "train": train_config(prof, kind).to_dict(),
+                "tokenizer_sha256": manifest["tokenizer"]["sha256"], **extra}
 
-    src_sha = store.manifest()["distributions"][source]["tokens_sha256"]["train"]
-    tgt_sha = store.manifest()["distributions"][target]["tokens_sha256"]["train"]
+    src_sha = manifest["distributions"][source]["tokens_sha256"]["train"]
+    tgt_sha = manifest["distributions"][target]["tokens_sha256"]["train"]
     pretrains, scratch, finetunes = [], [], []
     for seed in prof["seeds"]:
-        pre_of: dict[tuple[int, int], dict] = {}
         for n in prof["sizes"]:
-            pre_of[(n, main_p)] = cfg("pretrain", n, main_p, seed, source=source, data_sha256=src_sha)
-        for n in gap_sizes:
-            for p in gap:
-                pre_of.setdefault((n, p), cfg("pretrain", n, p, seed, source=source, data_sha256=src_sha))
-        pretrains.extend(pre_of.values())
-        for n in prof["sizes"]:
+            ps = sorted({main_p, *gap}) if n in gap_sizes else [main_p]
+            pre = cfg("pretrain", n, max(ps), seed, source=source, data_sha256=src_sha, checkpoints=ps)
+            pretrains.append(pre)
             for d in prof["scratch_tokens"]:
                 scratch.append(cfg("scratch", n, d, seed, target=target, data_sha256=tgt_sha))
-        for (n, p), pre in pre_of.items():
-            # the main p is fine-tuned on the whole D_F grid even at grid_size
-            for d in (prof["finetune_tokens"] if p == main_p else gap_df):
-                finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
-                                     pretrain=pre, pretrain_id=run_id(pre)))
+            for p in ps:
+                # the main p is fine-tuned on the whole D_F grid, the other p on the grid's D_F
+                for d in (prof["finetune_tokens"] if p == main_p else gap_df):
+                    finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
+                                         pretrain=pre, pretrain_id=run_id(pre), pretrain_tokens=p))
     return pretrains + scratch + finetunes
 
 
 def _cost(c: dict[str, Any]) -> float:
-    t = c["train"]
-    return c["n_target"] * min(t["max_tokens"], t["max_epochs"] * c["tokens"])
+    """A rough order of cost within a size: a run's data size (early stopping makes the
+    real cost an outcome)."""
+    return c["tokens"]
 
 
 class Executor(Protocol):
@@ -271,7 +281,7 @@ class Study:
                 f"committed); they are trained again for their fine-tunes, and their records are kept")
 
         def ready(c: dict) -> bool:
-            return c["kind"] != "finetune" or checkpoint_path(self.results, c["pretrain_id"]).exists()
+            return c["kind"] != "finetune" or finetune_checkpoint(self.results, c).exists()
 
         deadline = t0 + limit_s if limit_s is not None else None
         for c, out in make_executor(workers).map(execute_run, jobs, ready=ready, deadline=deadline,
@@ -283,9 +293,7 @@ class Study:
                 log(f"  checkpoint restored for pretrain N={out['result']['n_params']:,} D={c['tokens']:,}")
             else:
                 done += 1
-                r = out["result"]
-                log(f"  done {c['kind']:<8} N={r['n_params']:>9,} D={c['tokens']:>10,} "
-                    f"loss={r['best_loss']:.4f} ({out['provenance']['wall_s']:.0f}s, "
+                log(f"  done {describe_run(out)} ({out['provenance']['wall_s']:.0f}s, "
                     f"{out['provenance']['tokens_per_s']:,.0f} tok/s)")
         remaining = len(self.status()["missing"])
         log(f"summary: {done} run now, {skipped} skipped (already done), {failed} failed, {remaining} remain"
@@ -294,6 +302,17 @@ class Study:
 
 
 STAGES = ("pretrain", "scratch", "finetune")
+
+
+def describe_run(record: dict) -> str:
+    """One line for a finished run: what it was and what it measured."""
+    c, r = record["config"], record["result"]
+    head = f"{c['kind']:<8} N={r['n_params']:>9,} seed={c['seed']} "
+    if c["kind"] == "pretrain":
+        return head + f"p={c['tokens']:>10,} source loss " + ", ".join(
+            f"{int(p):,}: {v['val_loss']:.3f}" for p, v in r["checkpoints"].items())
+    p = f" p={c['pretrain_tokens']:,}" if c["kind"] == "finetune" else ""
+    return head + f"D={c['tokens']:>9,}{p} loss={r['loss']:.4f} ({r['stopped']} at step {r['best_step']:,})"
 
 
 def schedule(missing: list[dict], results: Path) -> list[dict]:
@@ -306,7 +325,7 @@ def schedule(missing: list[dict], results: Path) -> list[dict]:
     queued = {run_id(c) for c in missing}
     for c in missing:
         if c["kind"] == "finetune" and c["pretrain_id"] not in queued \
-                and not checkpoint_path(results, c["pretrain_id"]).exists():
+                and not finetune_checkpoint(results, c).exists():
             jobs.append(c["pretrain"])
             queued.add(c["pretrain_id"])
     return sorted(jobs, key=lambda c: (c["n_target"], STAGES.index(c["kind"]), _cost(c)))

@@ -1,22 +1,43 @@
-"""The training loop: one function, read in one sitting.
+"""The training loop: one schedule rule for every run, read in one sitting.
 
-AdamW, linear warm-up then cosine decay to ``min_lr_ratio``, gradient clipping,
-evaluation on a fixed validation set at log-spaced and then regular steps, and
-early stopping at the best validation loss. A dataset of D tokens is sampled with
-replacement in windows of ``n_ctx + 1`` tokens, so a small D is seen for many
-epochs, as in the papers (each run is early-stopped on held-out loss).
+Every from-scratch and fine-tuning run follows the same rule, whatever its data size D:
 
-The loop records the whole curve (tokens seen, training FLOPs, validation loss)
-and reports tokens/s and model-FLOPs utilisation (MFU) against ``peak_flops``.
+1. **warm-up**: ``warmup_steps`` steps of linear warm-up to the peak learning rate
+   (the same few steps at every D, so every run reaches its peak LR long before it can stop);
+2. **stable**: constant peak LR, the loss on a small *stopping set* (a prefix of the
+   validation split) evaluated at log-spaced, then regular steps, and early stopping once
+   it has not improved for ``patience`` evaluations. ``max_tokens`` is a safety net only:
+   a run that reaches it is recorded as ``stopped = "budget"`` (censored, not converged);
+3. **cooldown** from the best checkpoint (weights and optimizer state): the LR decays
+   linearly to zero over ``cooldown_fraction`` of the steps that checkpoint had taken
+   (Hägele et al. 2024's warmup-stable-decay rule), evaluated at the end of each quarter;
+   the best stopping-set checkpoint of the stable and cooldown phases is kept;
+4. **final loss**: measured once, on the ``test`` split, which no decision saw; the
+   per-document losses are returned too, so fits can resample documents.
+
+Why this rule: a cosine schedule has to know the run's length in advance, and an
+early-stopped run's length is its outcome. Runs that stop at peak LR and runs that are fully
+annealed are not comparable (the first ``cpu`` study switched between the two inside its
+grid). Here every loss is "annealed from its own best point", at every D, scratch or
+fine-tune.
+
+Pre-training (``pretrain``) is the same rule without early stopping: the stable phase runs
+through one pass over p tokens, and a cooldown branch at each requested p
+(``checkpoints``) gives a checkpoint annealed the same way at every p: one run yields the
+whole p grid of the transfer-gap study, and p is not confounded with a schedule.
+
+A dataset of D tokens is sampled with replacement in windows of ``n_ctx + 1`` tokens,
+so a small D is seen for many epochs, as in the papers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -28,21 +49,21 @@ from .fused_loss import lm_loss
 
 @dataclass(frozen=True)
 class TrainConfig:
-    lr: float = 2e-3
-    min_lr_ratio: float = 0.1
-    warmup_steps: int = 50
+    lr: float = 3e-3
+    warmup_steps: int = 10
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
     batch_size: int = 32
-    max_tokens: int = 20_000_000  # cap on tokens processed (all epochs)
-    max_epochs: float = 100.0  # cap relative to D
-    min_tokens: int = 0  # floor of the schedule length: a small D still gets enough steps to converge
-    eval_tokens: int = 65_536  # size of the fixed validation set
+    max_tokens: int = 20_000_000  # safety net on tokens processed in the stable phase
+    stop_tokens: int = 16_384  # size of the stopping set (a prefix of the validation split)
     eval_interval: int = 200  # regular evaluation every this many steps ...
-    eval_growth: float = 1.3  # ... and log-spaced before that
+    eval_growth: float = 1.25  # ... and log-spaced (×eval_growth) before that, from warm-up on
     patience: int = 4  # evaluations without improvement before stopping
+    min_delta: float = 1e-3  # an improvement smaller than this (nats) does not count
+    cooldown_fraction: float = 0.2  # cooldown steps as a share of the best checkpoint's steps
+    test_tokens: int = 65_536  # the final, once-only evaluation on the test split
     compile: bool = False
 
     def to_dict(self) -> dict:
@@ -51,29 +72,119 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    best_loss: float
-    best_step: int
-    best_tokens: int
+    loss: float  # test loss of the kept checkpoint, measured once
+    stop_loss: float  # its stopping-set loss
+    best_step: int  # steps that checkpoint had taken (stable + cooldown)
+    best_phase: str  # stable | cooldown
+    steps: int  # all optimizer steps taken
+    tokens: int
+    stopped: str  # early_stop | budget
+    curve: list[dict[str, float]] = field(default_factory=list)
+    doc_nll: list[float] = field(default_factory=list)  # summed test nll per document
+    doc_tokens: list[int] = field(default_factory=list)
+    wall_s: float = 0.0
+    tokens_per_s: float = 0.0
+    mfu: float | None = None
+    state: dict[str, torch.Tensor] | None = None
+
+
+@dataclass
+class PretrainResult:
+    checkpoints: dict[int, dict[str, torch.Tensor]]  # p -> weights after its cooldown
+    val_loss: dict[int, float]  # p -> source stopping-set loss of that checkpoint
     steps: int
     tokens: int
-    stopped: str  # early_stop | max_tokens
     curve: list[dict[str, float]] = field(default_factory=list)
     wall_s: float = 0.0
     tokens_per_s: float = 0.0
     mfu: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
 
 
+# --- schedule ---------------------------------------------------------------------------
+def warmup_lr(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to the peak, then constant."""
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+
+
+def cooldown_lr(i: int, n: int, cfg: TrainConfig) -> float:
+    """Step ``i`` of an ``n``-step linear decay from the peak to zero."""
+    return cfg.lr * (1 - (i + 1) / n)
+
+
+def cooldown_steps(best_step: int, cfg: TrainConfig) -> int:
+    return max(4, int(round(cfg.cooldown_fraction * best_step)))
+
+
+def next_eval(step: int, cfg: TrainConfig) -> int:
+    """The step of the evaluation after one at ``step``: the first at the end of warm-up,
+    then ×``eval_growth`` apart (at least one step), at most ``eval_interval`` apart."""
+    first = max(1, cfg.warmup_steps)
+    if step < first:
+        return first
+    return min(step + cfg.eval_interval, max(step + 1, int(math.ceil(step * cfg.eval_growth))))
+
+
+class EarlyStopping:
+    """Tracks the best stopping-set loss; ``stop`` once ``patience`` evaluations in a row
+    failed to beat it by ``min_delta``."""
+
+    def __init__(self, patience: int, min_delta: float):
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.since_best = float("inf"), 0
+
+    def update(self, loss: float) -> bool:
+        """Record an evaluation; True when it is the new best."""
+        if loss < self.best - self.min_delta:
+            self.best, self.since_best = loss, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        return self.since_best >= self.patience
+
+
+def pretrain_steps(p: int, n_ctx: int, cfg: TrainConfig) -> int:
+    """Steps of the pre-training checkpoint at p: one pass over the windows of p tokens."""
+    return max(1, ((p - 1) // n_ctx) // cfg.batch_size)
+
+
+def branch_step(steps: int, cfg: TrainConfig) -> int:
+    """The trunk step a checkpoint's cooldown branch leaves from."""
+    return steps - max(1, int(round(cfg.cooldown_fraction * steps)))
+
+
+def earliest_stop(cfg: TrainConfig) -> int:
+    """The first step at which a run can stop early: the first evaluation (end of warm-up)
+    sets the best, then ``patience`` evaluations without improvement."""
+    step = next_eval(0, cfg)
+    for _ in range(cfg.patience):
+        step = next_eval(step, cfg)
+    return step
+
+
+def budget_steps(cfg: TrainConfig, n_ctx: int) -> int:
+    """The safety net: steps of the stable phase a run may take before it counts as censored."""
+    return max(cfg.warmup_steps + 1, cfg.max_tokens // (cfg.batch_size * n_ctx))
+
+
+# --- pieces -----------------------------------------------------------------------------
 def windows(data: torch.Tensor, n_ctx: int) -> torch.Tensor:
-    """Non-overlapping (n_ctx + 1)-token windows covering ``data``."""
+    """Non-overlapping (n_ctx + 1)-token windows covering ``data`` (each shares one token
+    with the next, so every token after the first is predicted exactly once)."""
     n = (len(data) - 1) // n_ctx
     idx = torch.arange(n)[:, None] * n_ctx + torch.arange(n_ctx + 1)[None, :]
     return data[idx]
 
 
+def as_windows(tokens: np.ndarray, n_tokens: int, n_ctx: int) -> torch.Tensor:
+    return windows(torch.from_numpy(np.asarray(tokens[: n_tokens + 1], dtype=np.int64)), n_ctx)
+
+
 @torch.no_grad()
 def evaluate(model, val: torch.Tensor, device: str, batch_size: int = 64, fused: bool = False) -> float:
-    """Mean next-token cross-entropy (nats/token) over the fixed validation windows."""
+    """Mean next-token cross-entropy (nats/token) over the fixed windows ``val``."""
     was_training = model.training
     model.eval()
     total, count = 0.0, 0
@@ -85,16 +196,42 @@ def evaluate(model, val: torch.Tensor, device: str, batch_size: int = 64, fused:
     return total / count
 
 
+@torch.no_grad()
+def token_losses(model, val: torch.Tensor, device: str, batch_size: int = 64) -> np.ndarray:
+    """Next-token cross-entropy of every predicted token of ``val`` (window-major order)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(val), batch_size):
+        w = val[i:i + batch_size].to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(input_ids=w[:, :-1], use_cache=False).logits
+        out.append(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1),
+                                   reduction="none").cpu())
+    model.train(was_training)
+    return torch.cat(out).double().numpy()
+
+
+def per_document(losses: np.ndarray, doc_starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum the losses of tokens 1..len(losses) of a split by the document they belong to
+    (``doc_starts``: each document's first token). Returns (nll sums, token counts) for the
+    documents the evaluation touched."""
+    positions = np.arange(1, len(losses) + 1)
+    doc = np.searchsorted(np.asarray(doc_starts, dtype=np.int64), positions, side="right") - 1
+    n_docs = int(doc.max()) + 1
+    return np.bincount(doc, weights=losses, minlength=n_docs), np.bincount(doc, minlength=n_docs)
+
+
 def next_token_loss(model, w: torch.Tensor, device: str, fused: bool) -> torch.Tensor:
     """Mean next-token cross-entropy of ``model`` over windows ``w`` of n_ctx + 1 tokens.
 
     ``fused``: the output layer and its softmax run fused and in cached chunks
-    (``fused_loss``); on CPU, at our sizes, they are most of the step. Otherwise the
+    (``fused_loss``); on CPU, at our sizes, they are much of the step. Otherwise the
     model's own logits, under bf16 autocast on CUDA."""
     if fused:
         return lm_loss(model, w)
     with _autocast(device):
-        logits = model(input_ids=w[:, :-1]).logits
+        logits = model(input_ids=w[:, :-1], use_cache=False).logits
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1))
 
 
@@ -109,13 +246,6 @@ def _autocast(device: str):
     return contextlib.nullcontext()
 
 
-def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def make_optimizer(model, cfg: TrainConfig, device: str) -> torch.optim.Optimizer:
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
@@ -125,10 +255,87 @@ def make_optimizer(model, cfg: TrainConfig, device: str) -> torch.optim.Optimize
     return torch.optim.AdamW(groups, **kwargs)
 
 
+def _snapshot(model, opt=None) -> dict[str, Any]:
+    snap = {"model": {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}}
+    if opt is not None:
+        snap["opt"] = copy.deepcopy(opt.state_dict())
+    return snap
+
+
+class Stepper:
+    """The optimizer step on batches of windows drawn from one token stream, with its clock:
+    training time is summed between evaluations, the device synchronised at each boundary,
+    so that tokens/s is right on CUDA too, where steps run asynchronously."""
+
+    def __init__(self, model, cfg: TrainConfig, n_ctx: int, device: str, draw: Callable[[], torch.Tensor]):
+        self.model, self.cfg, self.device, self.draw = model, cfg, device, draw
+        self.fwd = torch.compile(model) if cfg.compile else model
+        self.fused = device == "cpu" and not cfg.compile
+        self.opt = make_optimizer(model, cfg, device)
+        self.steps, self.tokens_per_step = 0, cfg.batch_size * n_ctx
+        self.train_time, self._since = 0.0, None
+        self.loss_sum, self.loss_n = 0.0, 0
+
+    def step(self, lr: float) -> None:
+        if self._since is None:
+            self._since = time.perf_counter()
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        loss = next_token_loss(self.fwd, self.draw(), self.device, self.fused)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        self.loss_sum = self.loss_sum + loss.detach()  # no host sync in the step
+        self.loss_n += 1
+        self.steps += 1
+
+    def pause(self) -> float:
+        """Stop the clock (before an evaluation); return the mean training loss since the last pause."""
+        if self._since is not None:
+            _synchronize(self.device)
+            self.train_time += time.perf_counter() - self._since
+            self._since = None
+        mean = float(self.loss_sum) / self.loss_n if self.loss_n else float("nan")
+        self.loss_sum, self.loss_n = 0.0, 0
+        return mean
+
+    def evaluate(self, val: torch.Tensor) -> float:
+        return evaluate(self.fwd, val, self.device, fused=self.fused)
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        self.model.load_state_dict(snap["model"])
+        if "opt" in snap:
+            self.opt.load_state_dict(snap["opt"])
+
+    @property
+    def tokens(self) -> int:
+        return self.steps * self.tokens_per_step
+
+
+def _sampler(train_tokens: np.ndarray, cfg: TrainConfig, n_ctx: int, seed: int, device: str):
+    """Batches of windows drawn uniformly, with replacement, from the D tokens."""
+    data = torch.from_numpy(np.asarray(train_tokens, dtype=np.int64))
+    if device.startswith("cuda"):
+        data = data.to(device)
+    gen = torch.Generator().manual_seed(seed)
+    offsets = torch.arange(n_ctx + 1, device=data.device)
+    D = len(data)
+
+    def draw() -> torch.Tensor:
+        starts = torch.randint(0, D - n_ctx, (cfg.batch_size,), generator=gen).to(data.device)
+        return data[starts[:, None] + offsets]
+
+    return draw
+
+
 def train(
     model,
     train_tokens: np.ndarray,
-    val_tokens: np.ndarray,
+    stop_tokens: np.ndarray,
+    test_tokens: np.ndarray,
+    test_doc_starts: np.ndarray,
     cfg: TrainConfig,
     n_ctx: int,
     flops_per_token: float,
@@ -138,80 +345,144 @@ def train(
     desc: str = "train",
     progress: bool = True,
 ) -> TrainResult:
+    """Train one from-scratch or fine-tuning run by the schedule rule above; return its
+    test loss (per document too), the curve and the kept weights."""
     D = len(train_tokens)
     if D < n_ctx + 1:
         raise ValueError(f"a dataset of {D} tokens is shorter than one context window ({n_ctx + 1})")
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    data = torch.from_numpy(np.asarray(train_tokens, dtype=np.int64))
-    val = windows(torch.from_numpy(np.asarray(val_tokens[: cfg.eval_tokens + 1], dtype=np.int64)), n_ctx)
-    if device.startswith("cuda"):
-        data, val = data.to(device), val.to(device)
+    stop_set = as_windows(stop_tokens, cfg.stop_tokens, n_ctx)
     model.to(device).train()
-    fwd = torch.compile(model) if cfg.compile else model
-    fused = device == "cpu" and not cfg.compile
-    opt = make_optimizer(model, cfg, device)
-
-    tokens_per_step = cfg.batch_size * n_ctx
-    total_tokens = int(min(cfg.max_tokens, max(cfg.max_epochs * D, cfg.min_tokens, tokens_per_step)))
-    total_steps = max(1, total_tokens // tokens_per_step)
-    offsets_arange = torch.arange(n_ctx + 1, device=data.device)
-
-    curve: list[dict[str, float]] = []
-    best = (float("inf"), 0, 0)
-    best_state: dict[str, torch.Tensor] | None = None
-    since_best, next_eval, stopped = 0, 0, "max_tokens"
+    run = Stepper(model, cfg, n_ctx, device, _sampler(train_tokens, cfg, n_ctx, seed, device))
+    budget = budget_steps(cfg, n_ctx)
     t0 = time.perf_counter()
-    # Training time is summed between evaluations, with the device synchronised at each
-    # boundary, so that tokens/s is right on CUDA too, where steps run asynchronously.
-    train_time, segment_start = 0.0, None
-    loss_acc, loss_n = 0.0, 0
-    bar = tqdm(total=total_tokens, desc=desc, unit="tok", unit_scale=True, leave=False, disable=not progress)
-    step = 0
-    while True:
-        if step >= next_eval or step == total_steps:
-            if segment_start is not None:
-                _synchronize(device)
-                train_time += time.perf_counter() - segment_start
-            v = evaluate(fwd, val, device, fused=fused)
-            tokens = step * tokens_per_step
-            curve.append({"step": step, "tokens": tokens, "flops": tokens * flops_per_token,
-                          "val_loss": v, "train_loss": float(loss_acc) / loss_n if loss_n else float("nan"),
-                          "elapsed_s": time.perf_counter() - t0})
-            loss_acc, loss_n = 0.0, 0
-            if v < best[0] - 1e-4:
-                best, since_best = (v, step, tokens), 0
-                best_state = {k: t.detach().to("cpu", copy=True) for k, t in model.state_dict().items()}
-            else:
-                since_best += 1
-            bar.set_postfix(val=f"{v:.4f}", best=f"{best[0]:.4f}")
-            next_eval = min(step + cfg.eval_interval, max(step + 1, int(math.ceil(step * cfg.eval_growth))))
-            if since_best >= cfg.patience and step > 2 * cfg.warmup_steps:
+    curve: list[dict[str, float]] = []
+
+    def record(phase: str, v: float, train_loss: float) -> None:
+        curve.append({"step": run.steps, "tokens": run.tokens, "flops": run.tokens * flops_per_token,
+                      "val_loss": v, "train_loss": train_loss, "phase": phase,
+                      "elapsed_s": time.perf_counter() - t0})
+
+    record("init", run.evaluate(stop_set), float("nan"))
+    stopper = EarlyStopping(cfg.patience, cfg.min_delta)
+    best: dict[str, Any] = {}
+    stopped, due = "budget", next_eval(0, cfg)
+    bar = tqdm(total=budget, desc=desc, unit="step", leave=False, disable=not progress)
+    while run.steps < budget:
+        run.step(warmup_lr(run.steps, cfg))
+        bar.update(1)
+        if run.steps == due or run.steps == budget:
+            v = run.evaluate(stop_set)
+            record("stable", v, run.pause())
+            if stopper.update(v):
+                best = {"loss": v, "step": run.steps, "phase": "stable", **_snapshot(model, run.opt)}
+            bar.set_postfix(val=f"{v:.4f}", best=f"{stopper.best:.4f}")
+            if stopper.stop:
                 stopped = "early_stop"
                 break
-            if step >= total_steps:
-                break
-            segment_start = time.perf_counter()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, total_steps, cfg)
-        starts = torch.randint(0, D - n_ctx, (cfg.batch_size,), generator=gen).to(data.device)
-        w = data[starts[:, None] + offsets_arange]
-        loss = next_token_loss(fwd, w, device, fused)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        loss_acc = loss_acc + loss.detach()  # no host sync in the step
-        loss_n += 1
-        step += 1
-        bar.update(tokens_per_step)
+            due = next_eval(run.steps, cfg)
+
+    # Cooldown from the best checkpoint of the stable phase.
+    run.restore(best)
+    n_cool = cooldown_steps(best["step"], cfg)
+    quarters = {max(1, round(n_cool * q / 4)) for q in range(1, 5)}
+    best_step = best["step"]
+    for i in range(n_cool):
+        run.step(cooldown_lr(i, n_cool, cfg))
+        bar.update(1)
+        if i + 1 in quarters:
+            v = run.evaluate(stop_set)
+            record("cooldown", v, run.pause())
+            if v < best["loss"]:
+                best = {"loss": v, "step": best_step + i + 1, "phase": "cooldown", **_snapshot(model)}
     bar.close()
+    run.pause()
+    model.load_state_dict(best["model"])
+
+    test = as_windows(test_tokens, cfg.test_tokens, n_ctx)
+    losses = token_losses(model, test, device)
+    nll, count = per_document(losses, test_doc_starts)
     wall = time.perf_counter() - t0
-    trained = step * tokens_per_step
-    tps = trained / train_time if train_time > 0 else 0.0
+    tps = run.tokens / run.train_time if run.train_time > 0 else 0.0
     return TrainResult(
-        best_loss=best[0], best_step=best[1], best_tokens=best[2], steps=step, tokens=trained,
-        stopped=stopped, curve=curve, wall_s=wall, tokens_per_s=tps,
-        mfu=(tps * flops_per_token / peak_flops) if peak_flops else None, best_state=best_state,
+        loss=float(losses.mean()), stop_loss=best["loss"], best_step=best["step"], best_phase=best["phase"],
+        steps=run.steps, tokens=run.tokens, stopped=stopped, curve=curve,
+        doc_nll=[round(float(x), 4) for x in nll], doc_tokens=[int(x) for x in count],
+        wall_s=wall, tokens_per_s=tps, mfu=(tps * flops_per_token / peak_flops) if peak_flops else None,
+        state=best["model"],
     )
+
+
+def pretrain(
+    model,
+    source_tokens: np.ndarray,
+    val_tokens: np.ndarray,
+    checkpoints: list[int],
+    cfg: TrainConfig,
+    n_ctx: int,
+    flops_per_token: float,
+    seed: int,
+    device: str = "cpu",
+    peak_flops: float | None = None,
+    desc: str = "pretrain",
+    progress: bool = True,
+) -> PretrainResult:
+    """One pass over ``max(checkpoints)`` source tokens, in a random order of windows, at
+    constant LR after warm-up; at each p in ``checkpoints`` a cooldown branch: from the
+    trunk after (1 − cooldown_fraction)·p tokens, ``cooldown_fraction``·p more tokens of the
+    same stream with the LR decaying to zero. Checkpoint p has seen p tokens (rounded down
+    to whole batches), each once."""
+    p_max = max(checkpoints)
+    if len(source_tokens) < p_max:
+        raise ValueError(f"pre-training on {p_max:,} tokens needs that many source tokens; "
+                         f"the stream has {len(source_tokens):,}")
+    torch.manual_seed(seed)
+    data = as_windows(source_tokens, p_max, n_ctx)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    if device.startswith("cuda"):
+        data, order = data.to(device), order.to(device)
+    cursor = {"i": 0}
+
+    def draw() -> torch.Tensor:  # the next batch of the one pass (the windows of p tokens, shuffled)
+        i = cursor["i"]
+        cursor["i"] += cfg.batch_size
+        return data[order[i:i + cfg.batch_size]]
+
+    val = as_windows(val_tokens, cfg.stop_tokens, n_ctx)
+    model.to(device).train()
+    run = Stepper(model, cfg, n_ctx, device, draw)
+    steps_of = {p: pretrain_steps(p, n_ctx, cfg) for p in checkpoints}
+    branch_at = {p: branch_step(s, cfg) for p, s in steps_of.items()}
+    t0 = time.perf_counter()
+    curve: list[dict[str, float]] = []
+    out, val_loss, branch_steps = {}, {}, 0
+    bar = tqdm(total=steps_of[p_max], desc=desc, unit="step", leave=False, disable=not progress)
+    for p in sorted(checkpoints, key=lambda p: branch_at[p]):
+        while run.steps < branch_at[p]:
+            run.step(warmup_lr(run.steps, cfg))
+            bar.update(1)
+        trunk = {**_snapshot(model, run.opt), "steps": run.steps, "cursor": cursor["i"]}
+        n_cool = steps_of[p] - branch_at[p]
+        for i in range(n_cool):
+            run.step(cooldown_lr(i, n_cool, cfg))
+        v = run.evaluate(val)
+        curve.append({"step": run.steps, "tokens": run.steps * run.tokens_per_step,
+                      "flops": run.steps * run.tokens_per_step * flops_per_token, "val_loss": v,
+                      "train_loss": run.pause(), "phase": f"cooldown p={p}", "elapsed_s": time.perf_counter() - t0})
+        out[p], val_loss[p] = _snapshot(model)["model"], v
+        bar.set_postfix(p=f"{p:,}", val=f"{v:.4f}")
+        if p != p_max:  # back to the trunk; the branch's extra steps are not part of it
+            branch_steps += run.steps - trunk["steps"]
+            run.restore(trunk)
+            run.steps, cursor["i"] = trunk["steps"], trunk["cursor"]
+    bar.close()
+    total_steps = run.steps + branch_steps
+    tokens = total_steps * run.tokens_per_step
+    tps = tokens / run.train_time if run.train_time > 0 else 0.0
+    return PretrainResult(checkpoints=out, val_loss=val_loss, steps=total_steps, tokens=tokens, curve=curve,
+                          wall_s=time.perf_counter() - t0, tokens_per_s=tps,
+                          mfu=(tps * flops_per_token / peak_flops) if peak_flops else None)
+
+
+def config_fields() -> set[str]:
+    return {f.name for f in fields(TrainConfig)}
