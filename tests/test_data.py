@@ -7,7 +7,7 @@ import pytest
 
 from transfer_laws.artifacts import iter_files
 from transfer_laws.cli import main
-from transfer_laws.corpus import PYTHON_LINE, chunk, clean_code, split_of
+from transfer_laws.corpus import MAX_DOC_CHARS, PYTHON_LINE, SECTION_DOCS, chunk, clean_code, split_of, split_unit
 from transfer_laws.data import DataError, DataStore
 
 
@@ -40,6 +40,54 @@ def test_no_document_in_two_splits(fixture_data):
             ids[doc_id] = split
             assert split_of(doc_id) == split
     assert set(ids.values()) == {"train", "validation", "test"}
+
+
+def test_split_unit_is_the_file_or_its_section():
+    f = "deb:fortunes==1:1.99.1-7.3:usr/share/games/fortunes/#odd#name"
+    assert split_unit(f"{f}#0") == split_unit(f"{f}#{SECTION_DOCS - 1}") == f
+    assert split_unit(f"{f}#{SECTION_DOCS}") == split_unit(f"{f}#{2 * SECTION_DOCS - 1}") == f"{f}#section=1"
+    files = [f"wheel:x==1.0:pkg/m{i}.py" for i in range(2000)]
+    assert all(len({split_of(f"{g}#{i}") for i in range(SECTION_DOCS)}) == 1 for g in files)
+    # sections of a giant file are independent units: some land outside train
+    assert {split_of(f"{f}#{i * SECTION_DOCS}") for i in range(400)} == {"train", "validation", "test"}
+    with pytest.raises(ValueError, match="FILE#CHUNK"):
+        split_unit("no-chunk-number")
+
+
+def _words(rng, n: int) -> str:
+    vocab = ["alpha", "beta", "gamma", "delta", "river", "stone", "light", "north", "paper", "quiet"]
+    return " ".join(rng.choice(vocab) + str(rng.randrange(100)) for _ in range(n))
+
+
+def test_chunks_of_a_file_share_its_split(tmp_path):
+    """Many multi-chunk files and one giant file: every file's chunks (every section's,
+    for the giant) land in one split, and the giant file still reaches all three splits."""
+    import random
+
+    rng = random.Random(0)
+    src = tmp_path / "long"
+    src.mkdir()
+    para = lambda: _words(rng, 300) + "\n\n"  # ~2.7k characters
+    per_doc = MAX_DOC_CHARS // 2800
+    for i in range(60):  # 3 chunks each
+        (src / f"f{i:02d}.txt").write_text("".join(para() for _ in range(3 * per_doc)))
+    (src / "giant.txt").write_text("".join(para() for _ in range(30 * SECTION_DOCS * per_doc)))
+    store = DataStore(tmp_path / "data", recipes={})
+    store.add_local("long", str(src / "*.txt"), "CC0-1.0", cleaner="prose", vocab_size=300)
+    where: dict[str, set] = {}
+    chunks: dict[str, int] = {}
+    for split in ("train", "validation", "test"):
+        for line in store.docs_path("long", split).read_text().splitlines():
+            doc_id = json.loads(line)["id"]
+            unit = split_unit(doc_id)
+            where.setdefault(unit, set()).add(split)
+            chunks[unit] = chunks.get(unit, 0) + 1
+    assert all(len(s) == 1 for s in where.values()), {u: s for u, s in where.items() if len(s) > 1}
+    small = [u for u in where if "giant" not in u]
+    assert len(small) == 60 and all(chunks[u] >= 3 for u in small)
+    giant = [u for u in where if "giant" in u]
+    assert len(giant) >= 21  # with these ids, sections 1..21 reach all three splits
+    assert {next(iter(where[u])) for u in giant} == {"train", "validation", "test"}
 
 
 def test_subsets_are_nested(fixture_data):
