@@ -1,4 +1,5 @@
 import io
+import os
 import json
 import tarfile
 
@@ -188,3 +189,67 @@ def test_artifact_with_wrong_checksum_is_refetched(tmp_path, monkeypatch):
     (cache / art.filename).unlink()
     with pytest.raises(ArtifactError, match="npm:pkg==1.0.0.*manifest pins"):
         fetch(art, cache, good)
+
+
+FAKE_APT = """#!/bin/sh
+# A stand-in for apt-get: knows no package until `apt-get update` has run.
+echo "$*" >> "{log}"
+if [ "$1" = update ]; then touch "{lists}"; exit 0; fi
+if [ ! -e "{lists}" ]; then echo "E: Unable to locate package ${{2%%=*}}" >&2; exit 100; fi
+printf 'a deb' > "${{2%%=*}}.deb"
+"""
+
+
+@pytest.fixture
+def fake_apt(tmp_path, monkeypatch):
+    """A fake `apt-get` first on PATH; returns the file that logs its calls."""
+    from transfer_laws import artifacts
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "apt.log"
+    script = bin_dir / "apt-get"
+    script.write_text(FAKE_APT.format(log=log, lists=tmp_path / "lists-updated"))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(artifacts, "_apt_updated", False)
+    return log
+
+
+def test_fresh_machine_as_root_runs_apt_update_once(fake_apt, tmp_path, monkeypatch):
+    from transfer_laws import artifacts
+    from transfer_laws.artifacts import Artifact, fetch
+
+    monkeypatch.setattr(artifacts, "_is_root", lambda: True)
+    cache = tmp_path / "cache"
+    a = fetch(Artifact("deb", "pkg-a", "1.0-1"), cache, None)
+    b = fetch(Artifact("deb", "pkg-b", "2.0-1"), cache, None)
+    assert a.read_bytes() == b.read_bytes() == b"a deb"
+    assert fake_apt.read_text().splitlines() == [
+        "download pkg-a=1.0-1", "update", "download pkg-a=1.0-1", "download pkg-b=2.0-1"]
+
+
+def test_fresh_machine_not_root_says_what_to_run(fake_apt, tmp_path, monkeypatch):
+    from transfer_laws import artifacts
+    from transfer_laws.artifacts import Artifact, ArtifactError, fetch
+
+    monkeypatch.setattr(artifacts, "_is_root", lambda: False)
+    art = Artifact("deb", "pkg-a", "1.0-1")
+    with pytest.raises(ArtifactError) as err:
+        fetch(art, tmp_path / "cache", "ab" * 32)
+    msg = str(err.value)
+    assert "run `sudo apt-get update`, then rerun `transfer-laws data build`" in msg
+    assert f"place the file by hand at {tmp_path / 'cache' / art.filename}" in msg
+    assert "registry is reachable" not in msg
+    assert fake_apt.read_text().splitlines() == ["download pkg-a=1.0-1"]  # no update attempted
+
+
+def test_package_unknown_even_after_update_names_the_sources(fake_apt, tmp_path, monkeypatch):
+    from transfer_laws import artifacts
+    from transfer_laws.artifacts import Artifact, ArtifactError, fetch
+
+    monkeypatch.setattr(artifacts, "_is_root", lambda: True)
+    monkeypatch.setattr(artifacts, "_apt_updated", True)  # the update already ran in this process
+    with pytest.raises(ArtifactError, match="even after `apt-get update`.*sources.list.*by hand"):
+        fetch(Artifact("deb", "pkg-a", "1.0-1"), tmp_path / "cache", None)
+    assert fake_apt.read_text().splitlines() == ["download pkg-a=1.0-1"]
