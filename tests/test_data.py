@@ -132,9 +132,41 @@ def test_too_many_tokens_is_a_clear_error(fixture_data):
 def test_list_json_has_the_documented_fields(data_env, capsys):
     assert main(["data", "list", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    for key in ("name", "license", "sha256", "train_tokens", "validation_tokens", "test_tokens", "sources"):
+    for key in ("name", "license", "sha256", "train_tokens", "validation_tokens", "test_tokens", "sources",
+                "bytes_per_token"):
         assert rows["tinypy"][key]
+    entry = DataStore(data_env, recipes={}).manifest()["distributions"]["tinypy"]
+    assert rows["tinypy"]["bytes_per_token"] == round(entry["text_bytes"]["validation"] / entry["tokens"]["validation"], 4)
+    assert 1.5 < rows["tinypy"]["bytes_per_token"] < 8
+    assert main(["data", "list"]) == 0
+    assert f"{rows['tinypy']['bytes_per_token']:.2f}" in capsys.readouterr().out
     assert rows["tinyprose"]["leakage_share"] < rows["tinypy"]["leakage_share"] / 10  # documents with Python were dropped
+
+
+def test_vocab_size_change_needs_force_and_retokenizes_everything(fixture_data, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(fixture_data, copy)
+    store = DataStore(copy, recipes={})
+    before = store.manifest()
+    old_v = before["tokenizer"]["vocab_size"]
+    new_v = 300 if old_v != 300 else 400
+    manifest_bytes = store.manifest_path.read_bytes()
+    with pytest.raises(DataError, match=f"data build --force --vocab-size {new_v}"):
+        store.build(["tinypy"], vocab_size=new_v)
+    assert store.manifest_path.read_bytes() == manifest_bytes  # nothing touched
+    store.build(["tinypy"], force=True, vocab_size=new_v)
+    after = store.manifest()
+    assert after["tokenizer"]["vocab_size"] == new_v != old_v
+    for name in ("tinypy", "tinyprose"):  # tinyprose was not named but was built with the old tokenizer
+        e = after["distributions"][name]
+        assert e["tokenizer_sha256"] == after["tokenizer"]["sha256"]
+        assert int(np.max(store.tokens(name, "train"))) < new_v
+        smaller = (e["bytes_per_token"] < before["distributions"][name]["bytes_per_token"])
+        assert smaller == (new_v < old_v)
+    with pytest.raises(DataError, match="use 257"):
+        store.build(["tinypy"], force=True, vocab_size=100)
 
 
 def test_python_line_detector():
