@@ -14,6 +14,22 @@ the measured peak.
 
 Uses the built `python` distribution if present, else the Python standard library's
 own source tokenized with a small tokenizer (so it runs on a fresh clone).
+
+``--vocab-study`` compares vocabulary sizes instead, all in one run on one machine:
+
+1. bytes per token: for each ``--vocabs`` size, a tokenizer is trained exactly as
+   ``data build`` trains it (same sample of the built documents) and every built-in
+   distribution's validation documents are encoded (end-of-text tokens counted);
+2. tokens/s of our training step (AdamW included) for each ``--shapes`` LAYERSxWIDTH
+   at each size, and for ``--old-shapes`` at the largest; bytes/s is tokens/s times
+   bytes per token (of the ``python`` target, and the mean over distributions).
+   The step's cost does not depend on the token values, so it trains on uniform
+   random ids below V. Each configuration is timed ``--repeats`` times, the
+   configurations taken in turn, and the best is kept, so that other work on a
+   shared machine slows every configuration alike and the fastest run is the least
+   disturbed one.
+
+    .venv/bin/python benchmarks/throughput.py --vocab-study --threads 1
 """
 
 from __future__ import annotations
@@ -25,7 +41,7 @@ import time
 import numpy as np
 import torch
 
-from transfer_laws.model import build_model, count_non_embedding, flops_per_token, shape_for
+from transfer_laws.model import ModelShape, build_model, count_non_embedding, flops_per_token, shape_for
 from transfer_laws.train import TrainConfig, train
 
 
@@ -89,14 +105,83 @@ def hf_trainer_tokens_per_s(model, data: np.ndarray, n_ctx: int, batch: int, ste
         return batch * steps * n_ctx / (time.perf_counter() - t)
 
 
+def bytes_per_token(vocabs: list[int]) -> dict[int, dict[str, float]]:
+    """{V: {distribution: bytes per token on its validation split}} for tokenizers
+    trained as `data build` trains them; needs the documents built."""
+    from transfer_laws.data import DataStore
+    from transfer_laws.tokenizer import train_tokenizer
+
+    store = DataStore()
+    names = sorted(n for n, r in store.recipes.items() if "mix" not in r)
+    out: dict[int, dict[str, float]] = {}
+    for v in vocabs:
+        tok = train_tokenizer(store.tokenizer_sample(names), v)
+        out[v] = {}
+        for n in names:
+            texts = [d["text"] for d in store._iter_docs(n, "validation")]
+            n_tokens = sum(len(e.ids) + 1 for e in tok.encode_batch(texts))  # + end-of-text
+            out[v][n] = sum(len(t.encode()) for t in texts) / n_tokens
+    return out
+
+
+def step_tokens_per_s(n_layer: int, d_model: int, vocab: int, n_ctx: int, batch: int, steps: int) -> tuple[int, float]:
+    """(N, tokens/s) of our training step for one shape, on uniform random ids."""
+    shape = ModelShape(n_layer, d_model, d_model // 16, vocab, n_ctx)
+    torch.manual_seed(0)
+    model = build_model(shape)
+    n = count_non_embedding(model)
+    data = np.random.default_rng(0).integers(0, vocab, 200_000).astype(np.int64)
+    cfg = TrainConfig(batch_size=batch, max_tokens=batch * n_ctx * steps, eval_tokens=2048,
+                      eval_interval=10**9, eval_growth=10**9, warmup_steps=5)
+    res = train(model, data, data[-10_000:], cfg, n_ctx, flops_per_token(n, shape), seed=0, progress=False)
+    return n, res.tokens_per_s
+
+
+def vocab_study(args) -> None:
+    torch.set_num_threads(args.threads)
+    parse = lambda s: tuple(int(x) for x in s.lower().split("x"))
+    bpt = bytes_per_token(args.vocabs)
+    names = sorted(next(iter(bpt.values())))
+    print(f"threads {torch.get_num_threads()}, n_ctx {args.n_ctx}, batch {args.batch}, steps {args.steps}")
+    print("\nbytes per token (validation split)")
+    print(f"{'V':>6} " + " ".join(f"{n:>13}" for n in names) + f" {'mean':>6}")
+    for v, row in bpt.items():
+        print(f"{v:>6} " + " ".join(f"{row[n]:>13.3f}" for n in names) + f" {np.mean(list(row.values())):>6.3f}")
+    print("\ntraining step, tokens/s and bytes/s (python target; mean bytes/token over distributions)")
+    print(f"{'family':<6} {'shape':>6} {'N':>8} {'V':>5} {'tokens/s':>9} {'python B/s':>11} {'mean B/s':>9}")
+    runs = [("new", s, v) for s in args.shapes for v in args.vocabs]
+    runs += [("old", s, max(args.vocabs)) for s in args.old_shapes]
+    best: dict[tuple, tuple[int, float]] = {}
+    for _ in range(args.repeats):
+        for family, s, v in runs:
+            n, tps = step_tokens_per_s(*parse(s), v, args.n_ctx, args.batch, args.steps)
+            best[family, s, v] = (n, max(tps, best.get((family, s, v), (0, 0.0))[1]))
+    for family, s, v in runs:
+        n, tps = best[family, s, v]
+        mean = np.mean(list(bpt[v].values()))
+        py = bpt[v].get("python", float("nan"))
+        print(f"{family:<6} {s:>6} {n:>8,} {v:>5} {tps:>9,.0f} {tps * py:>11,.0f} {tps * mean:>9,.0f}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--vocab-study", action="store_true", help="bytes/token and tokens/s across vocabulary sizes")
+    ap.add_argument("--vocabs", type=int, nargs="*", default=[4096, 1024, 512])
+    ap.add_argument("--shapes", nargs="*", default=["2x16", "2x32", "2x48", "2x64", "3x80"])
+    ap.add_argument("--old-shapes", nargs="*", default=["1x16", "1x32", "1x48", "2x80"])
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3, help="--vocab-study: best of this many timings per shape")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--sizes", type=int, nargs="*", default=[3000, 10000, 30000, 100000, 300000])
     ap.add_argument("--n-ctx", type=int, default=128)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=40)
     args = ap.parse_args()
+    if args.vocab_study:
+        args.threads = args.threads or 1
+        return vocab_study(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     peak = measured_peak_flops(args.device)
     data = tokens(2_000_000)
     print(f"device {args.device}, measured peak {peak / 1e9:.1f} GFLOP/s, threads {torch.get_num_threads()}, "

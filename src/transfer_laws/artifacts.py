@@ -12,6 +12,12 @@ An artifact is one file from one registry at one exact version:
 Machines without apt (or pip, or npm) can place the file in the artifact cache by
 hand (the error message says where and under which name); the checksum in the
 manifest decides whether it is accepted.
+
+A Debian machine as it comes has empty package lists, so ``apt-get download`` knows
+no package until ``apt-get update``. When apt answers that it does not know the
+package or version, ``fetch`` runs ``apt-get update`` once (when running as root)
+and retries; otherwise it stops with a message that says to run
+``sudo apt-get update`` and then the build again.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import fnmatch
 import hashlib
 import io
 import lzma
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,6 +85,26 @@ class Artifact:
         raise ArtifactError(f"unknown registry {self.registry!r} for {self.name}")
 
 
+# What apt says when its package lists do not have the package or the version.
+_APT_UNKNOWN = re.compile(r"Unable to locate package|Can't select candidate version|"
+                          r"has no installation candidate|Version '.*' for '.*' was not found|"
+                          r"Can't find a source to download")
+_apt_updated = False  # apt-get update runs at most once per process
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _apt_update() -> None:
+    global _apt_updated
+    _apt_updated = True
+    proc = subprocess.run(["apt-get", "update"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ArtifactError(f"`apt-get update` failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}\n"
+                            f"Check that the Debian mirrors in /etc/apt/sources.list are reachable.")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -102,7 +130,26 @@ def fetch(artifact: Artifact, cache: Path, expected_sha256: str | None) -> Path:
                 f"(its sha256 must be {expected_sha256 or 'the one in the manifest'})."
             )
         proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        apt_unknown = artifact.registry == "deb" and proc.returncode != 0 and _APT_UNKNOWN.search(proc.stderr)
+        if apt_unknown and not _apt_updated:
+            if not _is_root():
+                raise ArtifactError(
+                    f"cannot fetch {artifact.key}: apt does not know {artifact.name}={artifact.version} "
+                    f"({proc.stderr.strip().splitlines()[-1]}). This machine's package lists are probably empty "
+                    f"or stale (a fresh Debian machine has none): run `sudo apt-get update`, then rerun "
+                    f"`transfer-laws data build`. Or place the file by hand at {path} "
+                    f"(its sha256 must be {expected_sha256 or 'the one in the manifest'}).")
+            _apt_update()
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+            apt_unknown = proc.returncode != 0 and _APT_UNKNOWN.search(proc.stderr)
         files = [p for p in Path(tmp).iterdir() if p.is_file()]
+        if apt_unknown:
+            raise ArtifactError(
+                f"cannot fetch {artifact.key}: even after `apt-get update`, apt does not know "
+                f"{artifact.name}={artifact.version} ({proc.stderr.strip().splitlines()[-1]}). The pinned "
+                f"versions are Debian 12 (bookworm) packages: add a bookworm mirror to /etc/apt/sources.list "
+                f"and run `apt-get update`, or place the file by hand at {path} "
+                f"(its sha256 must be {expected_sha256 or 'the one in the manifest'}).")
         if proc.returncode != 0 or len(files) != 1:
             raise ArtifactError(
                 f"cannot fetch {artifact.key} with `{' '.join(cmd)}` "

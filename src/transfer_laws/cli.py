@@ -29,7 +29,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def cmd_data_build(args) -> None:
     from .data import DataStore
 
-    DataStore(args.data_dir).build(args.names or None, force=args.force)
+    DataStore(args.data_dir).build(args.names or None, force=args.force, vocab_size=args.vocab_size)
     cmd_data_list(argparse.Namespace(data_dir=args.data_dir, json=False, names=args.names))
 
 
@@ -50,15 +50,17 @@ def cmd_data_list(args) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'name':<14} {'kind':<7} {'MB':>6} {'train tok':>11} {'val tok':>9} {'test tok':>9} {'py-leak':>8}  sha256        license")
+    print(f"{'name':<14} {'kind':<7} {'MB':>6} {'train tok':>11} {'val tok':>9} {'test tok':>9} {'B/tok':>5} "
+          f"{'py-leak':>8}  sha256        license")
     for r in rows:
         if not r["built"]:
             print(f"{r['name']:<14} {r['kind']:<7} {'(not built: transfer-laws data build ' + r['name'] + ')'}")
             continue
         mb = f"{r['bytes'] / 1e6:.1f}" if r["bytes"] else "-"
         leak = f"{100 * r['leakage_share']:.3f}%" if r["leakage_share"] is not None else "-"
+        bpt = f"{r['bytes_per_token']:.2f}" if r["bytes_per_token"] else "-"
         print(f"{r['name']:<14} {r['kind']:<7} {mb:>6} {r['train_tokens']:>11,} {r['validation_tokens']:>9,} "
-              f"{r['test_tokens']:>9,} {leak:>8}  {(r['sha256'] or '')[:12]}  {r['license'][:60]}")
+              f"{r['test_tokens']:>9,} {bpt:>5} {leak:>8}  {(r['sha256'] or '')[:12]}  {r['license'][:60]}")
 
 
 # --- models ----------------------------------------------------------------------------
@@ -144,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     b = data.add_parser("build", help="fetch, clean, split and tokenize distributions (idempotent)")
     b.add_argument("names", nargs="*", help="distributions to build (default: all built-in)")
     b.add_argument("--force", action="store_true", help="rebuild even when the cache is up to date")
+    b.add_argument("--vocab-size", type=int, default=None,
+                   help="tokenizer vocabulary (default: the manifest's, else tokenizer.VOCAB_SIZE); "
+                        "changing it needs --force and retokenizes every built distribution")
     b.set_defaults(func=cmd_data_build)
     a = data.add_parser("add", help="define a distribution from your own text files")
     a.add_argument("name")

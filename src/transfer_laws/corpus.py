@@ -15,8 +15,16 @@ Every step is a pure function of its input, so two builds give the same bytes:
 4. dedupe: exact duplicate documents (same sha256 of the cleaned text) are kept once.
 5. leakage: in non-Python distributions, a document with more than
    ``LEAK_MAX_LINES`` Python-looking lines is dropped; the remaining share is reported.
-6. split: a document goes to train/validation/test by the hash of its id
-   (``artifact:path#chunk``), so the split never depends on what else was built.
+6. split: the unit of the split is the source file, so the chunks of one file never
+   straddle train and validation. A unit goes to train/validation/test by the hash of
+   its id, so the split never depends on what else was built. The one exception, so
+   that a corpus made of one giant file (GCIDE, the SQLite amalgamation) still gets
+   validation and test text: a file of more than ``SECTION_DOCS`` chunks is cut into
+   sections of ``SECTION_DOCS`` consecutive chunks (at most 128,000 characters each),
+   and each section is a unit. In ids: document ``artifact:path#i`` belongs to unit
+   ``artifact:path`` when ``i < SECTION_DOCS``, else to ``artifact:path#section=k``
+   with ``k = i // SECTION_DOCS`` (``split_unit``). Chunk numbers count every chunk
+   of the file, dropped ones included, so the units do not depend on cleaning.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ MIN_DOC_CHARS = 64
 LEAK_MAX_LINES = 2
 SPLITS = ("train", "validation", "test")
 SPLIT_FRACTIONS = {"validation": 0.03, "test": 0.03}  # the rest is train; 3% as in Hernandez et al.
+SECTION_DOCS = 8  # a file of more chunks than this is split in sections of this many
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,17 @@ class Document:
         return hashlib.sha256(("order:" + self.id).encode()).hexdigest()
 
 
+def split_unit(doc_id: str) -> str:
+    """The unit a document is split with: its file, or the file's section for a long file."""
+    file_id, _, index = doc_id.rpartition("#")
+    if not file_id or not index.isdigit():
+        raise ValueError(f"document id {doc_id!r} is not of the form 'FILE#CHUNK'")
+    section = int(index) // SECTION_DOCS
+    return file_id if section == 0 else f"{file_id}#section={section}"
+
+
 def split_of(doc_id: str) -> str:
-    u = int(hashlib.sha256(("split:" + doc_id).encode()).hexdigest()[:12], 16) / 16**12
+    u = int(hashlib.sha256(("split:" + split_unit(doc_id)).encode()).hexdigest()[:12], 16) / 16**12
     if u < SPLIT_FRACTIONS["validation"]:
         return "validation"
     if u < SPLIT_FRACTIONS["validation"] + SPLIT_FRACTIONS["test"]:

@@ -11,6 +11,14 @@ holds ``manifest.json``, which is committed, and ``cache/``, which is not:
 
 A subset of D tokens is always the first D tokens of SPLIT.bin, so every smaller
 fine-tuning set lies inside every larger one.
+
+The vocabulary size is a parameter of the data folder (``data build --vocab-size``,
+default ``tokenizer.VOCAB_SIZE``), recorded in the manifest with the tokenizer's
+sha256. Each distribution's entry records the tokenizer its tokens were made with, so
+changing the vocabulary retokenizes every built distribution in the same build.
+The manifest also records each distribution's UTF-8 bytes per split (``text_bytes``)
+and ``bytes_per_token`` on the validation split (end-of-text tokens counted), which
+compares the cost of vocabularies per byte of text rather than per token.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from tqdm import tqdm
 from .artifacts import Artifact, ArtifactError, fetch, iter_files, sha256_file
 from .atomic import atomic_write_bytes, atomic_write_text
 from .corpus import SPLITS, BuildStats, Document, documents_from_files, python_lines
-from .tokenizer import SAMPLE_CHARS, eos_id, load_tokenizer, train_tokenizer
+from .tokenizer import SAMPLE_CHARS, VOCAB_SIZE, eos_id, load_tokenizer, train_tokenizer
 
 TOKEN_DTYPE = np.uint16
 
@@ -110,7 +118,8 @@ class DataStore:
 
     # --- add -----------------------------------------------------------------------
     def add_local(self, name: str, pattern: str, license: str, description: str = "",
-                  cleaner: str = "code", drop_python: bool = False, build: bool = True) -> dict[str, Any]:
+                  cleaner: str = "code", drop_python: bool = False, build: bool = True,
+                  vocab_size: int | None = None) -> dict[str, Any]:
         """Define a distribution from local text files and (unless ``build=False``) build it.
 
         ``drop_python`` drops documents with Python-looking lines, as the built-in
@@ -128,14 +137,24 @@ class DataStore:
         }
         self._save_manifest(m)
         if build:
-            self.build([name])
+            self.build([name], vocab_size=vocab_size)
         return self.manifest()["distributions"][name]
 
     # --- build ---------------------------------------------------------------------
-    def build(self, names: list[str] | None = None, force: bool = False) -> None:
+    def build(self, names: list[str] | None = None, force: bool = False, vocab_size: int | None = None) -> None:
         names = list(names) if names else sorted(self.recipes)
         for n in names:
             self._definition(n)  # unknown names fail before any work
+        tk = self.manifest().get("tokenizer")
+        if vocab_size is not None:
+            if not 257 <= vocab_size <= 65536:
+                raise DataError(f"--vocab-size {vocab_size}: use 257 (the 256 bytes and <|endoftext|>) "
+                                f"to 65536 (tokens are stored as uint16).")
+            if tk and tk["vocab_size"] != vocab_size and not force:
+                raise DataError(
+                    f"this data folder's tokenizer has {tk['vocab_size']} entries; a {vocab_size}-entry one "
+                    f"retokenizes every built distribution. Run `transfer-laws data build --force "
+                    f"--vocab-size {vocab_size}` to do that.")
         # Components of a mix are built first.
         order: list[str] = []
         for n in names:
@@ -147,7 +166,12 @@ class DataStore:
         text_names = [n for n in order if "mix" not in self._definition(n)]
         for n in tqdm(text_names, desc="documents", unit="dist", disable=len(text_names) < 2):
             self._build_documents(n, force)
-        self._ensure_tokenizer(text_names)
+        if self._ensure_tokenizer(text_names, vocab_size):
+            built = [n for n, e in self.manifest()["distributions"].items() if "tokens" in e and n not in order]
+            for n in built:  # made with the old tokenizer: their components first
+                for c in self._definition(n).get("mix", []) + [n]:
+                    if c not in order:
+                        order.append(c)
         for n in order:
             self._build_tokens(n, force)
 
@@ -252,41 +276,55 @@ class DataStore:
             for line in f:
                 yield json.loads(line)
 
-    def _ensure_tokenizer(self, building: list[str]) -> None:
+    def _ensure_tokenizer(self, building: list[str], vocab_size: int | None = None) -> bool:
+        """Train the tokenizer unless the recorded one is here and was trained on the
+        current sample at the wanted size; True when the tokenizer changed.
+
+        The sample's sha256 is recorded, so rebuilt documents (a new split, a new
+        cleaner) retrain it, and a fresh build and a rebuild give the same bytes."""
         m = self.manifest()
         tk = m.get("tokenizer")
-        if tk and self.tokenizer_path.exists() and sha256_file(self.tokenizer_path) == tk["sha256"]:
-            return
-        if tk:  # recorded but missing or different here: retrain on the recorded sample
+        vocab_size = vocab_size or (tk or {}).get("vocab_size") or VOCAB_SIZE
+        if tk:
             trained_on = tk["trained_on"]
         else:
             builtin = [n for n in self.recipes if "mix" not in self.recipes[n]]
             trained_on = sorted(builtin if any(n in self.recipes for n in building) else building)
-        missing = [n for n in trained_on if not self.docs_path(n, "train").exists()]
-        for n in missing:
-            self._build_documents(n, force=False)
-
-        def sample() -> Iterator[str]:
-            for n in trained_on:
-                size = 0
-                for doc in self._iter_docs(n, "train"):
-                    if size >= SAMPLE_CHARS:
-                        break
-                    size += len(doc["text"])
-                    yield doc["text"]
-
-        tok = train_tokenizer(sample())
-        atomic_write_text(self.tokenizer_path, tok.to_str())
-        sha = sha256_file(self.tokenizer_path)
-        if tk and tk["sha256"] != sha:
+        for n in trained_on:
+            if not self.docs_path(n, "train").exists():
+                self._build_documents(n, force=False)
+        sample_sha = hashlib.sha256()
+        for text in self.tokenizer_sample(trained_on):
+            sample_sha.update(hashlib.sha256(text.encode()).digest())
+        same_recipe = bool(tk) and tk["vocab_size"] == vocab_size and tk.get("sample_sha256") == sample_sha.hexdigest()
+        if same_recipe and self.tokenizer_path.exists() and sha256_file(self.tokenizer_path) == tk["sha256"]:
+            return False
+        tok = train_tokenizer(self.tokenizer_sample(trained_on), vocab_size)
+        text = tok.to_str()
+        sha = _sha256_bytes(text.encode())
+        if same_recipe and tk["sha256"] != sha:
             raise DataError(
                 f"the tokenizer trained here (sha256 {sha[:12]}) differs from the manifest's "
-                f"({tk['sha256'][:12]}): the training sample differs. Rebuild every distribution "
+                f"({tk['sha256'][:12]}) although the sample and size are the same: the `tokenizers` "
+                f"library version differs from the one that built the manifest. Use that version, or rebuild every distribution "
                 f"with `transfer-laws data build --force` to start over consistently.")
+        atomic_write_text(self.tokenizer_path, text)
         m = self.manifest()
-        m["tokenizer"] = {"sha256": sha, "vocab_size": tok.get_vocab_size(),
-                          "trained_on": trained_on, "sample_chars_per_distribution": SAMPLE_CHARS}
+        m["tokenizer"] = {"sha256": sha, "vocab_size": tok.get_vocab_size(), "trained_on": trained_on,
+                          "sample_chars_per_distribution": SAMPLE_CHARS, "sample_sha256": sample_sha.hexdigest()}
         self._save_manifest(m)
+        return not tk or tk["sha256"] != sha
+
+    def tokenizer_sample(self, names: list[str]) -> Iterator[str]:
+        """What the tokenizer is trained on: the first ``SAMPLE_CHARS`` of each
+        distribution's train documents, in their fixed order."""
+        for n in names:
+            size = 0
+            for doc in self._iter_docs(n, "train"):
+                if size >= SAMPLE_CHARS:
+                    break
+                size += len(doc["text"])
+                yield doc["text"]
 
     def tokenizer(self):
         self._verify(self.tokenizer_path, (self.manifest().get("tokenizer") or {}).get("sha256"), "tokenizer")
@@ -295,19 +333,20 @@ class DataStore:
     def _build_tokens(self, name: str, force: bool) -> None:
         m = self.manifest()
         entry = m["distributions"].get(name, {})
-        if not force and entry.get("tokens_sha256") and all(
+        tokenizer_sha = m["tokenizer"]["sha256"]
+        if not force and entry.get("tokens_sha256") and entry.get("tokenizer_sha256") == tokenizer_sha and all(
                 self.tokens_path(name, s).exists() and sha256_file(self.tokens_path(name, s)) == entry["tokens_sha256"][s]
                 for s in SPLITS):
             return
         d = self._definition(name)
         tok = self.tokenizer()
         eos = eos_id(tok)
-        counts, shas = {}, {}
+        counts, shas, text_bytes = {}, {}, {}
         for split in SPLITS:
             if "mix" in d:
-                ids, starts = self._mix_tokens(d["mix"], split)
+                ids, starts, text_bytes[split] = self._mix_tokens(d["mix"], split)
             else:
-                ids, starts = self._tokenize_docs(name, split, tok, eos)
+                ids, starts, text_bytes[split] = self._tokenize_docs(name, split, tok, eos)
             atomic_write_bytes(self.tokens_path(name, split), ids.astype(TOKEN_DTYPE).tobytes())
             atomic_write_bytes(self.index_path(name, split), starts.astype(np.uint64).tobytes())
             counts[split] = int(len(ids))
@@ -316,6 +355,9 @@ class DataStore:
         e = m["distributions"].setdefault(name, {})
         e["tokens"] = counts
         e["tokens_sha256"] = shas
+        e["tokenizer_sha256"] = tokenizer_sha
+        e["text_bytes"] = text_bytes
+        e["bytes_per_token"] = round(text_bytes["validation"] / counts["validation"], 4) if counts["validation"] else None
         if "mix" in d:
             e.update({"kind": "mix", "description": d.get("description", ""), "license": d["license"],
                       "sources": [{"distribution": c} for c in d["mix"]],
@@ -324,8 +366,9 @@ class DataStore:
                       "leakage": _mix_leakage([m["distributions"][c]["leakage"] for c in d["mix"]])})
         self._save_manifest(m)
 
-    def _tokenize_docs(self, name: str, split: str, tok, eos: int) -> tuple[np.ndarray, np.ndarray]:
-        chunks, starts, pos = [], [], 0
+    def _tokenize_docs(self, name: str, split: str, tok, eos: int) -> tuple[np.ndarray, np.ndarray, int]:
+        """Token ids, document starts and UTF-8 bytes of a split's documents."""
+        chunks, starts, pos, n_bytes = [], [], 0, 0
         batch: list[str] = []
 
         def flush() -> None:
@@ -339,13 +382,14 @@ class DataStore:
 
         for doc in tqdm(self._iter_docs(name, split), desc=f"tokenize {name}/{split}", unit="doc", leave=False):
             batch.append(doc["text"])
+            n_bytes += len(doc["text"].encode())
             if len(batch) == 512:
                 flush()
         flush()
         ids = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
-        return ids, np.asarray(starts, dtype=np.int64)
+        return ids, np.asarray(starts, dtype=np.int64), n_bytes
 
-    def _mix_tokens(self, components: list[str], split: str) -> tuple[np.ndarray, np.ndarray]:
+    def _mix_tokens(self, components: list[str], split: str) -> tuple[np.ndarray, np.ndarray, int]:
         """Interleave whole documents, always taking the next one from the component
         with fewer tokens so far, until one runs out: equal shares up to one document."""
         parts = []
@@ -366,7 +410,11 @@ class DataStore:
             pos += len(doc)
             taken[i] += len(doc)
             cursor[i] += 1
-        return np.concatenate(out), np.asarray(out_starts, dtype=np.int64)
+        n_bytes = 0
+        for c, n in zip(components, cursor):  # the bytes of the documents taken
+            for _, doc in zip(range(n), self._iter_docs(c, split)):
+                n_bytes += len(doc["text"].encode())
+        return np.concatenate(out), np.asarray(out_starts, dtype=np.int64), n_bytes
 
     # --- read ----------------------------------------------------------------------
     def _verify(self, path: Path, sha: str | None, what: str) -> None:
@@ -388,6 +436,10 @@ class DataStore:
         self._definition(name)
         entry = self.manifest()["distributions"].get(name, {})
         path = self.tokens_path(name, split)
+        tokenizer_sha = (self.manifest().get("tokenizer") or {}).get("sha256")
+        if entry.get("tokens_sha256") and entry.get("tokenizer_sha256", tokenizer_sha) != tokenizer_sha:
+            raise DataError(f"distribution {name!r} was tokenized with another tokenizer than the data folder's. "
+                            f"Run `transfer-laws data build {name}` to retokenize it.")
         self._verify(path, entry.get("tokens_sha256", {}).get(split), f"distribution {name!r}")
         arr = np.memmap(path, dtype=TOKEN_DTYPE, mode="r")
         if n_tokens is not None:
@@ -423,6 +475,7 @@ class DataStore:
                 "train_tokens": e.get("tokens", {}).get("train"),
                 "validation_tokens": e.get("tokens", {}).get("validation"),
                 "test_tokens": e.get("tokens", {}).get("test"),
+                "bytes_per_token": e.get("bytes_per_token"),
                 "leakage_share": e.get("leakage", {}).get("share"),
                 "sources": [s.get("artifact") or s.get("files") or s.get("distribution") for s in e.get("sources", [])]
                            or [s.get("artifact") for s in self.recipes.get(name, {}).get("sources", [])],
