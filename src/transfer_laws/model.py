@@ -128,6 +128,6 @@ def describe(shape: ModelShape) -> dict:
             "flops_per_token": flops_per_token(n, shape), "kaplan_flops_per_token": kaplan_flops_per_token(n, shape)}
 
 
-def family_table(vocab_size: int = 4096, n_ctx: int = 256) -> list[dict]:
+def family_table(vocab_size: int = 1024, n_ctx: int = 256) -> list[dict]:
     return [{"name": name, "target": target, **describe(shape_for(target, vocab_size, n_ctx))}
             for name, target in FAMILY_TARGETS.items()]
