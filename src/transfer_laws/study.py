@@ -316,9 +316,10 @@ def describe_run(record: dict) -> str:
 
 
 def schedule(missing: list[dict], results: Path) -> list[dict]:
-    """The order a sweep starts runs in: smallest model first (a sweep stopped part-way
-    leaves complete data for the smaller sizes, which the fits can already use), and
-    within a size pre-training, then from scratch, then fine-tuning, cheapest first.
+    """The order a sweep starts runs in: seed by seed (a sweep stopped part-way leaves
+    whole seeds, every size of them, which the fits can already use), within a seed the
+    smallest model first, and within a size pre-training, then from scratch, then
+    fine-tuning, cheapest first.
     A recorded pretrain run whose checkpoint is missing (checkpoints are not committed)
     is queued once, ahead of the fine-tunes that need it, to recreate its weights."""
     jobs = list(missing)
@@ -328,4 +329,4 @@ def schedule(missing: list[dict], results: Path) -> list[dict]:
                 and not finetune_checkpoint(results, c).exists():
             jobs.append(c["pretrain"])
             queued.add(c["pretrain_id"])
-    return sorted(jobs, key=lambda c: (c["n_target"], STAGES.index(c["kind"]), _cost(c)))
+    return sorted(jobs, key=lambda c: (c["seed"], c["n_target"], STAGES.index(c["kind"]), _cost(c)))
