@@ -58,14 +58,16 @@ def noop(config: dict, progress: bool = True) -> dict:
     return config
 
 
-def dispatch(executor, n: int) -> float:
-    """Seconds per no-op run, less what a sweep pays once (the pool's start)."""
+def dispatch(executor, n: int) -> tuple[float, float]:
+    """Seconds a map of no-op runs pays once (the pool's start), and per run."""
     def wall(k: int) -> float:
         t0 = time.perf_counter()
         assert len(list(executor.map(noop, [{"i": i} for i in range(k)]))) == k
         return time.perf_counter() - t0
 
-    return (wall(2 * n) - wall(n)) / n
+    once, twice = wall(n), wall(2 * n)
+    per_run = (twice - once) / n
+    return once - n * per_run, per_run
 
 
 def main() -> None:
@@ -74,7 +76,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--source", default="tinyprose")
     ap.add_argument("--target", default="tinypy")
-    ap.add_argument("--noop-runs", type=int, default=200)
+    ap.add_argument("--noop-runs", type=int, default=1000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -99,7 +101,8 @@ def main() -> None:
               f"median core-s per run outside the runs' own wall times: pool {statistics.median(idle['pool']):.2f}, "
               f"ray {statistics.median(idle['ray']):.2f}")
         for name, ex in executors.items():
-            print(f"{label[name]:<26} no-op runs: {1000 * dispatch(ex, args.noop_runs):.1f} ms per run")
+            once, per_run = dispatch(ex, args.noop_runs)
+            print(f"{label[name]:<26} no-op runs: {once:.2f} s per sweep + {1000 * per_run:.2f} ms per run")
         ray.shutdown()
 
 
