@@ -189,3 +189,23 @@ def test_cluster_problems_are_one_clear_line(ray_address, data_env, monkeypatch,
     assert main([*sweep, "--executor", "ray"]) == 2
     assert "needs Ray, which is not installed here: run `make setup`" in capsys.readouterr().err
     assert not Path("unused").exists()
+
+
+def test_a_checkpoint_seen_late_still_starts_its_fine_tune():
+    """On a shared filesystem a file another node wrote can show up late: when nothing runs,
+    the Ray executor keeps looking for a while before it reports a config as blocked."""
+    from transfer_laws.study import DependencyError, run_when_ready
+
+    def outcomes(patience_s: float) -> dict:
+        looks = {"n": 0}
+
+        def ready(c):  # the fine-tune's checkpoint shows up at the third look
+            looks["n"] += c["name"] == "ft"
+            return c["name"] != "ft" or looks["n"] >= 3
+
+        return {c["name"]: out for c, out in run_when_ready(
+            [{"name": "pre"}, {"name": "ft"}], ready, None, slots=lambda: 1, start=lambda c: c["name"],
+            wait=lambda handles: (handles[0], "done"), patience_s=patience_s)}
+
+    assert outcomes(patience_s=5.0) == {"pre": "done", "ft": "done"}
+    assert isinstance(outcomes(patience_s=0.0)["ft"], DependencyError)

@@ -20,6 +20,9 @@ from .errors import InputError
 from .study import Study, _always, _set_threads, run_when_ready
 
 RETRIES = 3  # a run whose worker process or node dies is started again, this often at most
+# How long a fine-tune may wait to see the checkpoint of its finished pretrain run: NFS
+# caches "no such file" for up to a minute by default.
+VISIBLE_WITHIN_S = 60.0
 CHECK_TIMEOUT_S = 120.0
 
 
@@ -68,7 +71,7 @@ class RayExecutor:
             yield from run_when_ready(
                 configs, ready, deadline, slots=lambda: max(1, self._room(ray, gpus)),
                 start=lambda c: task.remote(fn, c, self.cpus_per_run, {**kwargs, "progress": False}),
-                wait=_first_finished)
+                wait=_first_finished, patience_s=VISIBLE_WITHIN_S)
         finally:
             if started:
                 ray.shutdown()

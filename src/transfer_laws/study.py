@@ -213,11 +213,12 @@ def _first_finished(futures: list) -> tuple[Any, Any]:
 
 def run_when_ready(configs: list[dict], ready: Callable[[dict], bool], deadline: float | None,
                    slots: Callable[[], int], start: Callable[[dict], Any],
-                   wait: Callable[[list], tuple[Any, Any]]) -> Iterator[tuple[dict, Any]]:
+                   wait: Callable[[list], tuple[Any, Any]], patience_s: float = 0.0) -> Iterator[tuple[dict, Any]]:
     """The scheduling the parallel executors share. While fewer than ``slots()`` runs are in
     flight, the first ready config is started (``start(config)`` returns a handle);
     ``wait(handles)`` blocks until one finishes and returns it with its record or exception.
-    Configs left when nothing runs any more can never become ready."""
+    Configs left when nothing runs any more can never become ready; once ``patience_s`` has
+    passed, that is (a shared filesystem can show a file another machine wrote late)."""
     pending = list(configs)
     running: dict = {}
 
@@ -234,6 +235,10 @@ def run_when_ready(configs: list[dict], ready: Callable[[dict], bool], deadline:
         handle, out = wait(list(running))
         yield running.pop(handle), out
         fill()
+        give_up = time.monotonic() + patience_s
+        while not running and pending and time.monotonic() < give_up and not _past(deadline):
+            time.sleep(min(1.0, patience_s / 10))
+            fill()
     if not _past(deadline):
         for c in pending:  # nothing runs that could make these ready
             yield c, _blocked(c)
