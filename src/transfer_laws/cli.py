@@ -94,9 +94,24 @@ def cmd_models(args) -> None:
 def cmd_sweep(args) -> None:
     from .study import Study
 
-    study = Study.from_names(args.source, args.target, args.profile, results=args.results, data_dir=args.data_dir)
+    results, data_dir, executor = args.results, args.data_dir, None
+    if args.executor == "ray":
+        if args.workers != 1:
+            raise UsageError("--workers is for --executor local; on Ray each run takes the resources its profile "
+                             "asks for, and the cluster's size sets how many run at once")
+        from .data import default_root
+
+        # the same folders on every node, whatever the working directory of Ray's workers
+        results, data_dir = Path(results).absolute(), str(Path(data_dir or default_root()).absolute())
+    elif args.ray_address:
+        raise UsageError("--ray-address is for --executor ray")
+    study = Study.from_names(args.source, args.target, args.profile, results=results, data_dir=data_dir)
+    if args.executor == "ray":
+        from .ray_executor import sweep_executor
+
+        executor = sweep_executor(study, args.ray_address, args.device)
     study.sweep(workers=args.workers, limit_s=args.max_minutes * 60 if args.max_minutes else None,
-                device=args.device)
+                device=args.device, executor=executor)
 
 
 def cmd_runs_export(args) -> None:
@@ -177,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--workers", type=int, default=1, help="parallel local processes (1 = sequential)")
     s.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     s.add_argument("--max-minutes", type=float, default=None, help="stop starting new runs after this long")
+    s.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: processes on this machine (--workers); ray: one Ray task per run "
+                        "(README: On a cluster)")
+    s.add_argument("--ray-address", default=None,
+                   help="the Ray cluster to run on: 'auto' on one of its nodes, or the head's host:port "
+                        "(default: start a local Ray instance)")
     s.set_defaults(func=cmd_sweep)
 
     runs = sub.add_parser("runs", help="run records").add_subparsers(dest="runs_cmd", required=True)

@@ -150,7 +150,7 @@ class Executor(Protocol):
     ``ready(config)`` holds (a fine-tune waits for its pre-training checkpoint), and
     none is started after ``deadline`` (a ``time.monotonic()`` value). A config that can
     never become ready (nothing is running that could make it so) is yielded with a
-    ``DependencyError``. A cluster engine (e.g. Ray) implements this same method."""
+    ``DependencyError``. ``ray_executor.RayExecutor`` runs the same method on a Ray cluster."""
 
     def map(self, fn: Callable[..., dict], configs: list[dict], ready: Callable[[dict], bool] = ...,
             deadline: float | None = None, **kwargs) -> Iterator[tuple[dict, Any]]: ...
@@ -208,28 +208,50 @@ class ProcessPoolExecutorAdapter:
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
                                  initializer=_set_threads, initargs=(threads,)) as pool:
-            futures: dict = {}
+            yield from run_when_ready(pending, ready, deadline, slots=lambda: workers,
+                                      start=lambda c: pool.submit(fn, c, **kwargs, progress=False),
+                                      wait=_first_finished)
 
-            def fill() -> None:
-                while len(futures) < workers and pending and not _past(deadline):
-                    c = next((c for c in pending if ready(c)), None)
-                    if c is None:
-                        return
-                    pending.remove(c)
-                    futures[pool.submit(fn, c, **kwargs, progress=False)] = c
 
+def _first_finished(futures: list) -> tuple[Any, Any]:
+    fut = next(as_completed(futures))
+    try:
+        return fut, fut.result()
+    except Exception as e:
+        return fut, e
+
+
+def run_when_ready(configs: list[dict], ready: Callable[[dict], bool], deadline: float | None,
+                   slots: Callable[[], int], start: Callable[[dict], Any],
+                   wait: Callable[[list], tuple[Any, Any]], patience_s: float = 0.0) -> Iterator[tuple[dict, Any]]:
+    """The scheduling the parallel executors share. While fewer than ``slots()`` runs are in
+    flight, the first ready config is started (``start(config)`` returns a handle);
+    ``wait(handles)`` blocks until one finishes and returns it with its record or exception.
+    Configs left when nothing runs any more can never become ready; once ``patience_s`` has
+    passed, that is (a shared filesystem can show a file another machine wrote late)."""
+    pending = list(configs)
+    running: dict = {}
+
+    def fill() -> None:
+        while len(running) < slots() and pending and not _past(deadline):
+            c = next((c for c in pending if ready(c)), None)
+            if c is None:
+                return
+            pending.remove(c)
+            running[start(c)] = c
+
+    fill()
+    while running:
+        handle, out = wait(list(running))
+        yield running.pop(handle), out
+        fill()
+        give_up = time.monotonic() + patience_s
+        while not running and pending and time.monotonic() < give_up and not _past(deadline):
+            time.sleep(min(1.0, patience_s / 10))
             fill()
-            while futures:
-                fut = next(as_completed(futures))
-                c = futures.pop(fut)
-                try:
-                    yield c, fut.result()
-                except Exception as e:
-                    yield c, e
-                fill()
-            if not _past(deadline):
-                for c in pending:  # nothing runs that could make these ready
-                    yield c, _blocked(c)
+    if not _past(deadline):
+        for c in pending:  # nothing runs that could make these ready
+            yield c, _blocked(c)
 
 
 def _set_threads(n: int) -> None:
@@ -267,7 +289,8 @@ class Study:
         return {"done": done, "missing": missing}
 
     def sweep(self, workers: int = 1, limit_s: float | None = None, device: str | None = None,
-              log: Callable[[str], None] = print) -> dict[str, int]:
+              log: Callable[[str], None] = print, executor: Executor | None = None) -> dict[str, int]:
+        """Run every missing run, on ``executor`` (default: ``make_executor(workers)``)."""
         st = self.status()
         skipped = len(st["done"])
         t0 = time.monotonic()
@@ -284,8 +307,9 @@ class Study:
             return c["kind"] != "finetune" or finetune_checkpoint(self.results, c).exists()
 
         deadline = t0 + limit_s if limit_s is not None else None
-        for c, out in make_executor(workers).map(execute_run, jobs, ready=ready, deadline=deadline,
-                                                 results=self.results, data_dir=self.data_dir, device=device):
+        executor = executor or make_executor(workers)
+        for c, out in executor.map(execute_run, jobs, ready=ready, deadline=deadline,
+                                   results=self.results, data_dir=self.data_dir, device=device):
             if isinstance(out, Exception):
                 failed += 1
                 log(f"  FAILED {c['kind']} N~{c['n_target']:,} D={c['tokens']:,}: {out}")
