@@ -13,34 +13,39 @@ from transfer_laws.model import ModelShape, build_model, count_non_embedding, fl
 from transfer_laws.records import CorruptRecordError, run_id, validate
 from transfer_laws.subsets import SLOTS, seed_subset, subset_start
 from transfer_laws.train import (EarlyStopping, TrainConfig, cooldown_lr, next_eval, per_document, pretrain,
-                                 warmup_lr)
+                                 warmup_for, warmup_lr)
 
 
-def test_warmup_reaches_the_peak_and_stays_there_and_cooldown_ends_at_zero():
+def test_warmup_reaches_the_peak_and_stays_there_and_every_cooldown_step_learns():
     cfg = TrainConfig(lr=1e-2, warmup_steps=10)
-    assert warmup_lr(0, cfg) == pytest.approx(1e-3)
-    assert warmup_lr(9, cfg) == warmup_lr(10, cfg) == warmup_lr(10_000, cfg) == 1e-2
+    assert warmup_lr(0, 10, cfg) == pytest.approx(1e-3)
+    assert warmup_lr(9, 10, cfg) == warmup_lr(10, 10, cfg) == warmup_lr(10_000, 10, cfg) == 1e-2
     lrs = [cooldown_lr(i, 8, cfg) for i in range(8)]
-    assert lrs[-1] == 0 and all(a > b for a, b in zip(lrs, lrs[1:])) and lrs[0] < 1e-2
+    assert lrs[0] == 1e-2 and lrs[-1] == pytest.approx(1e-2 / 8) and all(a > b > 0 for a, b in zip(lrs, lrs[1:]))
+
+
+def test_warmup_lasts_at_most_one_epoch():
+    cfg = TrainConfig(warmup_steps=10, batch_size=32)  # 4,096 tokens a step at n_ctx 128
+    assert [warmup_for(d, 128, cfg) for d in (1024, 2048, 8192, 32768, 40960, 10**6)] == [1, 1, 2, 8, 10, 10]
 
 
 def test_evaluations_start_at_the_end_of_warmup_and_grow_to_the_interval():
     cfg = TrainConfig(warmup_steps=10, eval_growth=1.5, eval_interval=50)
     steps, s = [], 0
     while s < 400:
-        s = next_eval(s, cfg)
+        s = next_eval(s, 10, cfg)
         steps.append(s)
     assert steps[:4] == [10, 15, 23, 35]
     gaps = np.diff(steps)
     assert gaps.max() == 50 and all(np.diff(gaps[gaps < 50]) >= 0)
 
 
-def test_early_stopping_counts_evaluations_without_a_real_improvement():
+def test_early_stopping_keeps_the_lowest_loss_and_counts_evaluations_without_a_real_improvement():
     es = EarlyStopping(patience=2, min_delta=0.01)
     assert es.update(5.0) and not es.stop
-    assert not es.update(4.995) and not es.stop  # within min_delta: not an improvement
-    assert es.update(4.9) and es.since_best == 0
-    assert not es.update(4.95) and not es.update(4.9) and es.stop
+    assert es.update(4.995) and es.since_improvement == 1  # the lowest so far (kept), not an improvement
+    assert es.update(4.9) and es.since_improvement == 0
+    assert not es.update(4.95) and not es.update(4.9) and es.stop and es.best == 4.9
 
 
 def test_seeds_draw_nested_subsets_within_a_seed_and_disjoint_ones_across_seeds():
@@ -67,6 +72,22 @@ def _config(**train) -> dict:
     return {"schema": records.CONFIG_SCHEMA, "kind": "scratch", "n_target": 6000, "tokens": 4096, "seed": 0,
             "shape": {"n_layer": 2, "d_model": 16, "n_head": 1, "vocab_size": 512, "n_ctx": 32},
             "train": {"lr": 3e-3, **train}, "target": "t"}
+
+
+# The `train` fields of a schema-2 config as the schema began. A TrainConfig field added
+# later must be listed in records.ADDED_FIELDS with the value earlier runs implicitly had,
+# or every run id changes.
+SCHEMA_2_TRAIN_FIELDS = {
+    "lr", "warmup_steps", "weight_decay", "beta1", "beta2", "grad_clip", "batch_size", "max_tokens", "stop_tokens",
+    "eval_interval", "eval_growth", "patience", "min_delta", "cooldown_fraction", "test_tokens", "compile"}
+
+
+def test_every_new_train_field_is_declared_with_its_implicit_value():
+    from dataclasses import fields
+
+    added = {key.split(".", 1)[1] for key in records.ADDED_FIELDS if key.startswith("train.")}
+    new = {f.name for f in fields(TrainConfig)} - SCHEMA_2_TRAIN_FIELDS - added
+    assert not new, f"add {sorted(new)} to records.ADDED_FIELDS as 'train.<name>': <value earlier runs had>"
 
 
 def test_adding_a_config_field_with_a_default_keeps_every_run_id(monkeypatch):
@@ -99,7 +120,7 @@ def _pretrain(checkpoints, tokens, seed=0):
     shape = ModelShape(n_layer=2, d_model=16, n_head=1, vocab_size=64, n_ctx=16)
     torch.manual_seed(seed)
     model = build_model(shape)
-    cfg = TrainConfig(batch_size=4, warmup_steps=2, stop_tokens=256, cooldown_fraction=0.25)
+    cfg = TrainConfig(batch_size=4, warmup_steps=2, stop_tokens=256, cooldown_fraction=0.1)
     return pretrain(model, tokens, tokens[-300:], checkpoints, cfg, 16,
                     flops_per_token(count_non_embedding(model), shape), seed=seed, progress=False)
 
@@ -111,8 +132,8 @@ def test_a_cooldown_branch_leaves_the_pretraining_trunk_untouched():
     for k, t in alone.checkpoints[4096].items():
         assert torch.equal(t, branched.checkpoints[4096][k]), k  # the same weights, bit for bit
     assert not torch.equal(branched.checkpoints[512]["lm_head.weight"], branched.checkpoints[4096]["lm_head.weight"])
-    # each branch costs cooldown_fraction of its own steps on top of the trunk
-    assert branched.steps == alone.steps + 2 + 4  # 512 → 7 steps (2 cooldown), 1024 → 15 (4)
+    # each branch costs its cooldown (at least 4 steps) on top of the trunk
+    assert branched.steps == alone.steps + 4 + 4  # 512 → 7 steps (4 cooldown), 1024 → 15 (4)
 
 
 def test_models_json_lists_each_size_a_profile_trains(data_env, capsys):

@@ -12,7 +12,7 @@ from transfer_laws.model import ModelShape, build_model, count_non_embedding, fl
 from transfer_laws.records import CorruptRecordError, load_records, run_id
 from transfer_laws.runs import checkpoint_path, finetune_checkpoint, loss_of_checkpoint
 from transfer_laws.study import Study
-from transfer_laws.train import TrainConfig, cooldown_steps, train
+from transfer_laws.train import TrainConfig, cooldown_steps, train, warmup_for
 
 
 def test_interrupted_sweep_resumes_without_rewriting(smoke_results):
@@ -51,7 +51,8 @@ def test_records_carry_provenance_and_curves(smoke_results):
         assert res["stop_loss"] == min(p["val_loss"] for p in trained)
         assert res["stopped"] in ("early_stop", "budget")
         assert {p["phase"] for p in trained} == {"stable", "cooldown"}
-        assert min(p["step"] for p in trained) == rec["config"]["train"]["warmup_steps"]  # nothing evaluated before
+        first = warmup_for(rec["config"]["tokens"], rec["config"]["shape"]["n_ctx"], TrainConfig(**rec["config"]["train"]))
+        assert min(p["step"] for p in trained) == first  # nothing evaluated before warm-up ends
         docs = res["test_documents"]
         assert sum(docs["tokens"]) == res["test_tokens"]
         assert sum(docs["nll"]) / sum(docs["tokens"]) == pytest.approx(res["loss"], abs=1e-4)
@@ -199,9 +200,10 @@ def test_a_small_dataset_stops_early_and_the_cooldown_starts_from_the_best_point
     assert res.stopped == "early_stop"
     stable = [p for p in res.curve if p["phase"] == "stable"]
     best = min(stable, key=lambda p: p["val_loss"])
-    assert stable[-1]["step"] < 2000 and len([p for p in stable if p["step"] > best["step"]]) == cfg.patience
+    assert stable[-1]["step"] < 2000 and 1 <= len([p for p in stable if p["step"] > best["step"]]) <= cfg.patience
     cool = [p for p in res.curve if p["phase"] == "cooldown"]
     assert len(cool) == 4 and cool[-1]["step"] == stable[-1]["step"] + cooldown_steps(best["step"], cfg)
+    assert res.stop_loss == min(p["val_loss"] for p in res.curve if p["phase"] != "init")
 
 
 def test_non_embedding_count_matches_hand_computation():
@@ -247,7 +249,7 @@ def test_fused_output_layer_matches_plain_cross_entropy(rows, width):
         assert linear_cross_entropy(h, w, t).item() == pytest.approx(expected[0], rel=1e-12)
 
 
-@pytest.mark.parametrize("profile,n_orders,p_orders", [("cpu", 1.5, 2.5), ("gpu", 2.0, 1.2)])
+@pytest.mark.parametrize("profile,n_orders,p_orders", [("cpu", 1.5, 2.5), ("gpu", 2.0, 2.2)])
 def test_builtin_profiles_span_what_the_study_needs(profile, n_orders, p_orders):
     """The spans the design issue asks of each profile, on the N actually instantiated:
     at least 2 layers at every size, N over n_orders decades, ≥ 3 seeds, a from-scratch
@@ -275,17 +277,25 @@ def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
     branch leaves the trunk after warm-up."""
     from pathlib import Path
 
-    from transfer_laws.train import branch_step, budget_steps, earliest_stop, pretrain_steps
+    from transfer_laws.train import (MIN_COOLDOWN, branch_step, budget_steps, cooldown_lr, earliest_stop,
+                                     pretrain_steps, warmup_for)
 
     data = Path(__file__).resolve().parents[1] / "data"
     source, target = ("english", "python")
     for c in Study.from_names(source, target, profile, data_dir=str(data)).configs():
         cfg, n_ctx = TrainConfig(**c["train"]), c["shape"]["n_ctx"]
+        step_tokens = cfg.batch_size * n_ctx
         if c["kind"] == "pretrain":
             for p in c["checkpoints"]:
-                assert branch_step(pretrain_steps(p, n_ctx, cfg), cfg) >= cfg.warmup_steps, (profile, p)
+                steps = pretrain_steps(p, n_ctx, cfg)
+                n_cool = steps - branch_step(steps, cfg)
+                assert branch_step(steps, cfg) >= cfg.warmup_steps and n_cool >= MIN_COOLDOWN, (profile, p)
+                assert min(cooldown_lr(i, n_cool, cfg) for i in range(n_cool)) > 0
         else:
-            assert cfg.warmup_steps <= earliest_stop(cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
+            warmup = warmup_for(c["tokens"], n_ctx, cfg)
+            # warm-up is over within an epoch (or one step), and the run can stop well before its budget
+            assert (warmup - 1) * step_tokens < c["tokens"], (profile, c["tokens"])
+            assert earliest_stop(warmup, cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
 
 
 def test_the_shape_rule_never_gives_fewer_than_two_layers():

@@ -92,7 +92,8 @@ def _train_and_record(cfg: dict[str, Any], results: Path, data_dir: str | None, 
     rid = run_id(cfg)
     model = _init_model(cfg)
     if kind == "finetune":
-        ensure_checkpoints(cfg["pretrain"], results, data_dir, device)
+        if not finetune_checkpoint(results, cfg).exists():
+            ensure_checkpoints(cfg["pretrain"], results, data_dir, device)
         model.load_state_dict(torch.load(finetune_checkpoint(results, cfg), map_location="cpu", weights_only=True))
     shape = ModelShape(**cfg["shape"])
     n_params = count_non_embedding(model)

@@ -23,6 +23,7 @@ from .data import DataError, DataStore
 from .errors import InputError
 from .model import shape_for
 from .records import CONFIG_SCHEMA, record_path, run_id
+from .subsets import SLOTS
 from .runs import execute_run, finetune_checkpoint
 from .train import TrainConfig
 
@@ -57,6 +58,9 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     seeds = prof.setdefault("seeds", [0])
     if not isinstance(seeds, list) or not seeds or any((not isinstance(v, int)) or v < 0 for v in seeds):
         raise InputError(f"profile {name!r}: seeds must be a non-empty list of non-negative integers")
+    if len({s % SLOTS for s in seeds}) < len(seeds):
+        raise InputError(f"profile {name!r}: seeds {seeds} would share data subsets (a seed's subset is its "
+                         f"number modulo {SLOTS}, transfer_laws.subsets); use seeds 0..{SLOTS - 1}")
     off_grid = sorted(set(prof["finetune_tokens"]) - set(prof["scratch_tokens"]))
     if off_grid:
         raise InputError(f"profile {name!r}: finetune_tokens {off_grid} are not on the scratch_tokens grid; every "

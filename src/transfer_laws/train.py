@@ -2,16 +2,19 @@
 
 Every from-scratch and fine-tuning run follows the same rule, whatever its data size D:
 
-1. **warm-up**: ``warmup_steps`` steps of linear warm-up to the peak learning rate
-   (the same few steps at every D, so every run reaches its peak LR long before it can stop);
+1. **warm-up**: linear warm-up to the peak learning rate over ``warmup_steps`` steps or one
+   epoch of the D tokens, whichever is shorter (at least one step), so that no run can be
+   at its best before it has reached its peak LR and been evaluated;
 2. **stable**: constant peak LR, the loss on a small *stopping set* (a prefix of the
-   validation split) evaluated at log-spaced, then regular steps, and early stopping once
-   it has not improved for ``patience`` evaluations. ``max_tokens`` is a safety net only:
-   a run that reaches it is recorded as ``stopped = "budget"`` (censored, not converged);
+   validation split) evaluated at log-spaced steps from the end of warm-up (×``eval_growth``,
+   so patience is the same share of a run at every length), and early stopping once
+   ``patience`` evaluations in a row failed to improve on the best by ``min_delta``.
+   ``max_tokens`` is a safety net only: a run that reaches it is recorded as
+   ``stopped = "budget"`` (censored, not converged);
 3. **cooldown** from the best checkpoint (weights and optimizer state): the LR decays
-   linearly to zero over ``cooldown_fraction`` of the steps that checkpoint had taken
-   (Hägele et al. 2024's warmup-stable-decay rule), evaluated at the end of each quarter;
-   the best stopping-set checkpoint of the stable and cooldown phases is kept;
+   linearly towards zero over ``cooldown_fraction`` of the steps that checkpoint had taken,
+   at least 4 (Hägele et al. 2024's warmup-stable-decay rule), evaluated at the end of each
+   quarter; the checkpoint with the lowest stopping-set loss, stable or cooldown, is kept;
 4. **final loss**: measured once, on the ``test`` split, which no decision saw; the
    per-document losses are returned too, so fits can resample documents.
 
@@ -24,7 +27,10 @@ fine-tune.
 Pre-training (``pretrain``) is the same rule without early stopping: the stable phase runs
 through one pass over p tokens, and a cooldown branch at each requested p
 (``checkpoints``) gives a checkpoint annealed the same way at every p: one run yields the
-whole p grid of the transfer-gap study, and p is not confounded with a schedule.
+whole p grid of the transfer-gap study, and p is not confounded with a schedule. There the
+cooldown is the last ``cooldown_fraction`` (at least 4 steps) *of* the p tokens, so that
+checkpoint p has seen p tokens; a from-scratch or fine-tuning run's cooldown comes *after*
+its best point, whose place is not known in advance.
 
 A dataset of D tokens is sampled with replacement in windows of ``n_ctx + 1`` tokens,
 so a small D is seen for many epochs, as in the papers.
@@ -36,7 +42,7 @@ import contextlib
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -58,8 +64,8 @@ class TrainConfig:
     batch_size: int = 32
     max_tokens: int = 20_000_000  # safety net on tokens processed in the stable phase
     stop_tokens: int = 16_384  # size of the stopping set (a prefix of the validation split)
-    eval_interval: int = 200  # regular evaluation every this many steps ...
-    eval_growth: float = 1.25  # ... and log-spaced (×eval_growth) before that, from warm-up on
+    eval_interval: int = 2000  # at most this many steps between evaluations ...
+    eval_growth: float = 1.15  # ... which are log-spaced (×eval_growth) from the end of warm-up
     patience: int = 4  # evaluations without improvement before stopping
     min_delta: float = 1e-3  # an improvement smaller than this (nats) does not count
     cooldown_fraction: float = 0.2  # cooldown steps as a share of the best checkpoint's steps
@@ -85,7 +91,6 @@ class TrainResult:
     wall_s: float = 0.0
     tokens_per_s: float = 0.0
     mfu: float | None = None
-    state: dict[str, torch.Tensor] | None = None
 
 
 @dataclass
@@ -101,48 +106,62 @@ class PretrainResult:
 
 
 # --- schedule ---------------------------------------------------------------------------
-def warmup_lr(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up to the peak, then constant."""
-    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+MIN_COOLDOWN = 4
+
+
+def warmup_for(n_tokens: int, n_ctx: int, cfg: TrainConfig) -> int:
+    """Warm-up steps of a run on ``n_tokens`` tokens: ``warmup_steps``, or one epoch if that
+    is shorter, at least one step."""
+    return max(1, min(cfg.warmup_steps, math.ceil(n_tokens / (cfg.batch_size * n_ctx))))
+
+
+def warmup_lr(step: int, warmup: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to the peak over ``warmup`` steps, then constant."""
+    return cfg.lr * min(1.0, (step + 1) / warmup)
 
 
 def cooldown_lr(i: int, n: int, cfg: TrainConfig) -> float:
-    """Step ``i`` of an ``n``-step linear decay from the peak to zero."""
-    return cfg.lr * (1 - (i + 1) / n)
+    """Step ``i`` of an ``n``-step linear decay from the peak: peak/n at the last step, so
+    that every step of a cooldown still learns."""
+    return cfg.lr * (1 - i / n)
 
 
-def cooldown_steps(best_step: int, cfg: TrainConfig) -> int:
-    return max(4, int(round(cfg.cooldown_fraction * best_step)))
+def cooldown_steps(steps: int, cfg: TrainConfig) -> int:
+    """Cooldown length for a checkpoint that has taken ``steps`` steps."""
+    return max(MIN_COOLDOWN, int(round(cfg.cooldown_fraction * steps)))
 
 
-def next_eval(step: int, cfg: TrainConfig) -> int:
+def next_eval(step: int, warmup: int, cfg: TrainConfig) -> int:
     """The step of the evaluation after one at ``step``: the first at the end of warm-up,
-    then ×``eval_growth`` apart (at least one step), at most ``eval_interval`` apart."""
-    first = max(1, cfg.warmup_steps)
-    if step < first:
-        return first
+    then ×``eval_growth`` apart (at least one step, at most ``eval_interval``)."""
+    if step < warmup:
+        return warmup
     return min(step + cfg.eval_interval, max(step + 1, int(math.ceil(step * cfg.eval_growth))))
 
 
 class EarlyStopping:
-    """Tracks the best stopping-set loss; ``stop`` once ``patience`` evaluations in a row
-    failed to beat it by ``min_delta``."""
+    """Tracks the stopping-set loss. ``update`` says whether an evaluation is the lowest so
+    far (the checkpoint to keep); ``stop`` holds once ``patience`` evaluations in a row
+    failed to improve by ``min_delta`` on the last one that did."""
 
     def __init__(self, patience: int, min_delta: float):
         self.patience, self.min_delta = patience, min_delta
-        self.best, self.since_best = float("inf"), 0
+        self.best = self.reference = float("inf")
+        self.since_improvement = 0
 
     def update(self, loss: float) -> bool:
-        """Record an evaluation; True when it is the new best."""
-        if loss < self.best - self.min_delta:
-            self.best, self.since_best = loss, 0
+        if loss < self.reference - self.min_delta:
+            self.reference, self.since_improvement = loss, 0
+        else:
+            self.since_improvement += 1
+        if loss < self.best:
+            self.best = loss
             return True
-        self.since_best += 1
         return False
 
     @property
     def stop(self) -> bool:
-        return self.since_best >= self.patience
+        return self.since_improvement >= self.patience
 
 
 def pretrain_steps(p: int, n_ctx: int, cfg: TrainConfig) -> int:
@@ -152,15 +171,15 @@ def pretrain_steps(p: int, n_ctx: int, cfg: TrainConfig) -> int:
 
 def branch_step(steps: int, cfg: TrainConfig) -> int:
     """The trunk step a checkpoint's cooldown branch leaves from."""
-    return steps - max(1, int(round(cfg.cooldown_fraction * steps)))
+    return steps - cooldown_steps(steps, cfg)
 
 
-def earliest_stop(cfg: TrainConfig) -> int:
+def earliest_stop(warmup: int, cfg: TrainConfig) -> int:
     """The first step at which a run can stop early: the first evaluation (end of warm-up)
     sets the best, then ``patience`` evaluations without improvement."""
-    step = next_eval(0, cfg)
+    step = next_eval(0, warmup, cfg)
     for _ in range(cfg.patience):
-        step = next_eval(step, cfg)
+        step = next_eval(step, warmup, cfg)
     return step
 
 
@@ -364,23 +383,28 @@ def train(
                       "elapsed_s": time.perf_counter() - t0})
 
     record("init", run.evaluate(stop_set), float("nan"))
+    warmup = warmup_for(D, n_ctx, cfg)
     stopper = EarlyStopping(cfg.patience, cfg.min_delta)
     best: dict[str, Any] = {}
-    stopped, due = "budget", next_eval(0, cfg)
+    stopped, due = "budget", next_eval(0, warmup, cfg)
     bar = tqdm(total=budget, desc=desc, unit="step", leave=False, disable=not progress)
     while run.steps < budget:
-        run.step(warmup_lr(run.steps, cfg))
+        run.step(warmup_lr(run.steps, warmup, cfg))
         bar.update(1)
         if run.steps == due or run.steps == budget:
+            train_loss = run.pause()
             v = run.evaluate(stop_set)
-            record("stable", v, run.pause())
+            record("stable", v, train_loss)
             if stopper.update(v):
                 best = {"loss": v, "step": run.steps, "phase": "stable", **_snapshot(model, run.opt)}
             bar.set_postfix(val=f"{v:.4f}", best=f"{stopper.best:.4f}")
             if stopper.stop:
                 stopped = "early_stop"
                 break
-            due = next_eval(run.steps, cfg)
+            due = next_eval(run.steps, warmup, cfg)
+    if not best:
+        raise FloatingPointError(f"{desc}: the stopping-set loss was never finite (diverged); "
+                                 f"lower the profile's lr")
 
     # Cooldown from the best checkpoint of the stable phase.
     run.restore(best)
@@ -391,8 +415,9 @@ def train(
         run.step(cooldown_lr(i, n_cool, cfg))
         bar.update(1)
         if i + 1 in quarters:
+            train_loss = run.pause()
             v = run.evaluate(stop_set)
-            record("cooldown", v, run.pause())
+            record("cooldown", v, train_loss)
             if v < best["loss"]:
                 best = {"loss": v, "step": best_step + i + 1, "phase": "cooldown", **_snapshot(model)}
     bar.close()
@@ -409,7 +434,6 @@ def train(
         steps=run.steps, tokens=run.tokens, stopped=stopped, curve=curve,
         doc_nll=[round(float(x), 4) for x in nll], doc_tokens=[int(x) for x in count],
         wall_s=wall, tokens_per_s=tps, mfu=(tps * flops_per_token / peak_flops) if peak_flops else None,
-        state=best["model"],
     )
 
 
@@ -459,16 +483,17 @@ def pretrain(
     bar = tqdm(total=steps_of[p_max], desc=desc, unit="step", leave=False, disable=not progress)
     for p in sorted(checkpoints, key=lambda p: branch_at[p]):
         while run.steps < branch_at[p]:
-            run.step(warmup_lr(run.steps, cfg))
+            run.step(warmup_lr(run.steps, cfg.warmup_steps, cfg))
             bar.update(1)
         trunk = {**_snapshot(model, run.opt), "steps": run.steps, "cursor": cursor["i"]}
         n_cool = steps_of[p] - branch_at[p]
         for i in range(n_cool):
             run.step(cooldown_lr(i, n_cool, cfg))
+        train_loss = run.pause()
         v = run.evaluate(val)
         curve.append({"step": run.steps, "tokens": run.steps * run.tokens_per_step,
                       "flops": run.steps * run.tokens_per_step * flops_per_token, "val_loss": v,
-                      "train_loss": run.pause(), "phase": f"cooldown p={p}", "elapsed_s": time.perf_counter() - t0})
+                      "train_loss": train_loss, "phase": f"cooldown p={p}", "elapsed_s": time.perf_counter() - t0})
         out[p], val_loss[p] = _snapshot(model)["model"], v
         bar.set_postfix(p=f"{p:,}", val=f"{v:.4f}")
         if p != p_max:  # back to the trunk; the branch's extra steps are not part of it
@@ -483,6 +508,3 @@ def pretrain(
                           wall_s=time.perf_counter() - t0, tokens_per_s=tps,
                           mfu=(tps * flops_per_token / peak_flops) if peak_flops else None)
 
-
-def config_fields() -> set[str]:
-    return {f.name for f in fields(TrainConfig)}
