@@ -13,7 +13,7 @@ from transfer_laws.model import ModelShape, build_model, count_non_embedding, fl
 from transfer_laws.records import CorruptRecordError, run_id, validate
 from transfer_laws.subsets import SLOTS, seed_subset, subset_start
 from transfer_laws.train import (EarlyStopping, TrainConfig, cooldown_lr, next_eval, per_document, pretrain,
-                                 warmup_for, warmup_lr)
+                                 first_eval, warmup_lr)
 
 
 def test_warmup_reaches_the_peak_and_stays_there_and_every_cooldown_step_learns():
@@ -24,9 +24,12 @@ def test_warmup_reaches_the_peak_and_stays_there_and_every_cooldown_step_learns(
     assert lrs[0] == 1e-2 and lrs[-1] == pytest.approx(1e-2 / 8) and all(a > b > 0 for a, b in zip(lrs, lrs[1:]))
 
 
-def test_warmup_lasts_at_most_one_epoch():
-    cfg = TrainConfig(warmup_steps=10, batch_size=32)  # 4,096 tokens a step at n_ctx 128
-    assert [warmup_for(d, 128, cfg) for d in (1024, 2048, 8192, 32768, 40960, 10**6)] == [1, 1, 2, 8, 10, 10]
+def test_evaluation_starts_within_an_epoch_and_stopping_only_after_warmup():
+    from transfer_laws.train import earliest_stop
+
+    cfg = TrainConfig(warmup_steps=10, batch_size=32, eval_growth=1.15, patience=4)  # 4,096 tokens a step
+    assert [first_eval(d, 128, cfg) for d in (1024, 2048, 8192, 32768, 40960, 10**6)] == [1, 1, 2, 8, 10, 10]
+    assert earliest_stop(1, cfg) == 11 and earliest_stop(10, cfg) == 20  # evaluations at 1, 2, 3, 4, 5, 6, 7, 9, 11
 
 
 def test_evaluations_start_at_the_end_of_warmup_and_grow_to_the_interval():

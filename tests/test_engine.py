@@ -12,7 +12,7 @@ from transfer_laws.model import ModelShape, build_model, count_non_embedding, fl
 from transfer_laws.records import CorruptRecordError, load_records, run_id
 from transfer_laws.runs import checkpoint_path, finetune_checkpoint, loss_of_checkpoint
 from transfer_laws.study import Study
-from transfer_laws.train import TrainConfig, cooldown_steps, train, warmup_for
+from transfer_laws.train import TrainConfig, cooldown_steps, first_eval, train
 
 
 def test_interrupted_sweep_resumes_without_rewriting(smoke_results):
@@ -50,9 +50,11 @@ def test_records_carry_provenance_and_curves(smoke_results):
         # the kept checkpoint is the best on the stopping set, after warm-up; the loss is the test set's
         assert res["stop_loss"] == min(p["val_loss"] for p in trained)
         assert res["stopped"] in ("early_stop", "budget")
-        assert {p["phase"] for p in trained} == {"stable", "cooldown"}
-        first = warmup_for(rec["config"]["tokens"], rec["config"]["shape"]["n_ctx"], TrainConfig(**rec["config"]["train"]))
-        assert min(p["step"] for p in trained) == first  # nothing evaluated before warm-up ends
+        assert {"stable", "cooldown"} <= {p["phase"] for p in trained} <= {"warmup", "stable", "cooldown"}
+        cfg = TrainConfig(**rec["config"]["train"])
+        assert min(p["step"] for p in trained) == first_eval(rec["config"]["tokens"], rec["config"]["shape"]["n_ctx"], cfg)
+        if res["stopped"] == "early_stop":  # never inside warm-up: every run reached its peak LR
+            assert max(p["step"] for p in trained if p["phase"] != "cooldown") >= cfg.warmup_steps
         docs = res["test_documents"]
         assert sum(docs["tokens"]) == res["test_tokens"]
         assert sum(docs["nll"]) / sum(docs["tokens"]) == pytest.approx(res["loss"], abs=1e-4)
@@ -278,7 +280,7 @@ def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
     from pathlib import Path
 
     from transfer_laws.train import (MIN_COOLDOWN, branch_step, budget_steps, cooldown_lr, earliest_stop,
-                                     pretrain_steps, warmup_for)
+                                     pretrain_steps)
 
     data = Path(__file__).resolve().parents[1] / "data"
     source, target = ("english", "python")
@@ -292,10 +294,10 @@ def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
                 assert branch_step(steps, cfg) >= cfg.warmup_steps and n_cool >= MIN_COOLDOWN, (profile, p)
                 assert min(cooldown_lr(i, n_cool, cfg) for i in range(n_cool)) > 0
         else:
-            warmup = warmup_for(c["tokens"], n_ctx, cfg)
-            # warm-up is over within an epoch (or one step), and the run can stop well before its budget
-            assert (warmup - 1) * step_tokens < c["tokens"], (profile, c["tokens"])
-            assert earliest_stop(warmup, cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
+            first = first_eval(c["tokens"], n_ctx, cfg)
+            # evaluated from within the first epoch, and able to stop well before its budget, after warm-up
+            assert (first - 1) * step_tokens < c["tokens"] and first <= cfg.warmup_steps, (profile, c["tokens"])
+            assert cfg.warmup_steps <= earliest_stop(first, cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
 
 
 def test_the_shape_rule_never_gives_fewer_than_two_layers():

@@ -2,11 +2,13 @@
 
 Every from-scratch and fine-tuning run follows the same rule, whatever its data size D:
 
-1. **warm-up**: linear warm-up to the peak learning rate over ``warmup_steps`` steps or one
-   epoch of the D tokens, whichever is shorter (at least one step), so that no run can be
-   at its best before it has reached its peak LR and been evaluated;
+1. **warm-up**: linear warm-up to the peak learning rate over ``warmup_steps`` steps, the
+   same at every D. Evaluation starts after one epoch of the D tokens or at the end of
+   warm-up, whichever comes first, so that a small-D run whose best point lies inside
+   warm-up has it found and kept; no run stops before its warm-up is over, so every run
+   reaches its peak LR;
 2. **stable**: constant peak LR, the loss on a small *stopping set* (a prefix of the
-   validation split) evaluated at log-spaced steps from the end of warm-up (×``eval_growth``,
+   validation split) evaluated at log-spaced steps (×``eval_growth``,
    so patience is the same share of a run at every length), and early stopping once
    ``patience`` evaluations in a row failed to improve on the best by ``min_delta``.
    ``max_tokens`` is a safety net only: a run that reaches it is recorded as
@@ -81,7 +83,7 @@ class TrainResult:
     loss: float  # test loss of the kept checkpoint, measured once
     stop_loss: float  # its stopping-set loss
     best_step: int  # steps that checkpoint had taken (stable + cooldown)
-    best_phase: str  # stable | cooldown
+    best_phase: str  # warmup | stable | cooldown
     steps: int  # all optimizer steps taken
     tokens: int
     stopped: str  # early_stop | budget
@@ -109,9 +111,9 @@ class PretrainResult:
 MIN_COOLDOWN = 4
 
 
-def warmup_for(n_tokens: int, n_ctx: int, cfg: TrainConfig) -> int:
-    """Warm-up steps of a run on ``n_tokens`` tokens: ``warmup_steps``, or one epoch if that
-    is shorter, at least one step."""
+def first_eval(n_tokens: int, n_ctx: int, cfg: TrainConfig) -> int:
+    """The first evaluated step of a run on ``n_tokens`` tokens: the end of warm-up, or one
+    epoch if that comes first (at least one step)."""
     return max(1, min(cfg.warmup_steps, math.ceil(n_tokens / (cfg.batch_size * n_ctx))))
 
 
@@ -131,11 +133,11 @@ def cooldown_steps(steps: int, cfg: TrainConfig) -> int:
     return max(MIN_COOLDOWN, int(round(cfg.cooldown_fraction * steps)))
 
 
-def next_eval(step: int, warmup: int, cfg: TrainConfig) -> int:
-    """The step of the evaluation after one at ``step``: the first at the end of warm-up,
-    then ×``eval_growth`` apart (at least one step, at most ``eval_interval``)."""
-    if step < warmup:
-        return warmup
+def next_eval(step: int, first: int, cfg: TrainConfig) -> int:
+    """The step of the evaluation after one at ``step``: the first at ``first``, then
+    ×``eval_growth`` apart (at least one step, at most ``eval_interval``)."""
+    if step < first:
+        return first
     return min(step + cfg.eval_interval, max(step + 1, int(math.ceil(step * cfg.eval_growth))))
 
 
@@ -174,12 +176,14 @@ def branch_step(steps: int, cfg: TrainConfig) -> int:
     return steps - cooldown_steps(steps, cfg)
 
 
-def earliest_stop(warmup: int, cfg: TrainConfig) -> int:
-    """The first step at which a run can stop early: the first evaluation (end of warm-up)
-    sets the best, then ``patience`` evaluations without improvement."""
-    step = next_eval(0, warmup, cfg)
+def earliest_stop(first: int, cfg: TrainConfig) -> int:
+    """The first step at which a run can stop early: the first evaluation sets the best,
+    then ``patience`` evaluations without improvement, and never inside warm-up."""
+    step = next_eval(0, first, cfg)
     for _ in range(cfg.patience):
-        step = next_eval(step, warmup, cfg)
+        step = next_eval(step, first, cfg)
+    while step < cfg.warmup_steps:
+        step = next_eval(step, first, cfg)
     return step
 
 
@@ -383,25 +387,26 @@ def train(
                       "elapsed_s": time.perf_counter() - t0})
 
     record("init", run.evaluate(stop_set), float("nan"))
-    warmup = warmup_for(D, n_ctx, cfg)
+    first = first_eval(D, n_ctx, cfg)
     stopper = EarlyStopping(cfg.patience, cfg.min_delta)
     best: dict[str, Any] = {}
-    stopped, due = "budget", next_eval(0, warmup, cfg)
+    stopped, due = "budget", next_eval(0, first, cfg)
     bar = tqdm(total=budget, desc=desc, unit="step", leave=False, disable=not progress)
     while run.steps < budget:
-        run.step(warmup_lr(run.steps, warmup, cfg))
+        run.step(warmup_lr(run.steps, cfg.warmup_steps, cfg))
         bar.update(1)
         if run.steps == due or run.steps == budget:
             train_loss = run.pause()
             v = run.evaluate(stop_set)
-            record("stable", v, train_loss)
+            record("stable" if run.steps >= cfg.warmup_steps else "warmup", v, train_loss)
             if stopper.update(v):
-                best = {"loss": v, "step": run.steps, "phase": "stable", **_snapshot(model, run.opt)}
+                phase = "stable" if run.steps >= cfg.warmup_steps else "warmup"
+                best = {"loss": v, "step": run.steps, "phase": phase, **_snapshot(model, run.opt)}
             bar.set_postfix(val=f"{v:.4f}", best=f"{stopper.best:.4f}")
-            if stopper.stop:
+            if stopper.stop and run.steps >= cfg.warmup_steps:
                 stopped = "early_stop"
                 break
-            due = next_eval(run.steps, warmup, cfg)
+            due = next_eval(run.steps, first, cfg)
     if not best:
         raise FloatingPointError(f"{desc}: the stopping-set loss was never finite (diverged); "
                                  f"lower the profile's lr")
