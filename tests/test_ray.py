@@ -81,7 +81,7 @@ def test_ray_sweep_matches_the_local_pool_and_retries_a_killed_run(ray_address, 
     got = {r["run_id"]: r["result"].get("loss") for r in load_records(tmp_path / "ray")}
     assert set(got) == set(want) == {run_id(c) for c in on_ray.configs()}
     for rid, loss in want.items():
-        assert got[rid] == (loss if loss is None else pytest.approx(loss, rel=1e-4))  # None: the pretrain run
+        assert got[rid] == (loss if loss is None else pytest.approx(loss, rel=1e-4)), rid  # None: the pretrain run
     assert not list((tmp_path / "ray").glob(".ray-check-*"))  # the node check cleans up
 
 
