@@ -254,7 +254,8 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
         profile_ci = pd.DataFrame({0: {k: v[0] for k, v in ends.items()}, 1: {k: v[1] for k, v in ends.items()}})
         info["profiles"] = {k: v[2] for k, v in ends.items()}
     return FitResults(law, params, pd.DataFrame(boots) if boots else None, None, info,
-                      lambda p, P, F: form.fn(p, np.asarray(P, float), np.asarray(F, float)), profile_ci)
+                      lambda p, P, F: form.fn(p, np.asarray(P, float), np.asarray(F, float)), profile_ci,
+                      reported="profile" if profile else "bootstrap")
 
 
 @single_threaded

@@ -38,6 +38,7 @@ from scipy.linalg import block_diag, cholesky, solve_triangular
 from scipy.optimize import least_squares
 
 from ..errors import InputError
+from .hernandez import predict_dt
 from .noise import NoiseModel, estimate_noise
 from .results import FitResults, single_threaded
 from .runs_table import one_sided
@@ -408,7 +409,39 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
         "bootstrap": "cluster (whole seeds)",
         "profiles": profiles,
     }
-    from .hernandez import predict_dt
-
     return FitResults("hernandez", params, boots if boots is not None and len(boots) else None, None, info,
                       lambda p, D_F, N: predict_dt(p, D_F, N), profile_ci, reported="profile" if profile else "bootstrap")
+
+
+@single_threaded
+def compare_loss_space(runs: pd.DataFrame, source_a: str, source_b: str, n_boot: int = 200, seed: int = 0) -> FitResults:
+    """Both sources fitted jointly, sharing the from-scratch curves (and runs), and the
+    differences A − B of α, β and log k with intervals of the differences: profile
+    likelihood of each difference (``ci95``), and a joint seed-cluster bootstrap that
+    resamples every seed once per replicate, the shared from-scratch runs with it."""
+    if source_a == source_b:
+        raise InputError("compare two different sources.")
+    sources = [source_a, source_b]
+    rows, sizes, D0, N0 = prepare(runs, sources)
+    fit = fit_loss_space(rows, sizes, sources, D0, N0)
+    prob, x = fit.prob, fit.x
+
+    def differences(p: Problem, xb: np.ndarray) -> dict[str, float]:
+        a, b = p.to_constants(xb, 0), p.to_constants(xb, 1)
+        return {"alpha_diff": a["alpha"] - b["alpha"], "beta_diff": a["beta"] - b["beta"],
+                "log_k_diff": float(np.log(a["k"]) - np.log(b["k"]))}
+
+    params = pd.Series(differences(prob, x))
+    ends, profiles = {}, {}
+    for name, const in (("alpha_diff", "alpha"), ("beta_diff", "beta"), ("log_k_diff", "k")):
+        (a0, _), (a1, _) = _linear_form(prob, const, 0), _linear_form(prob, const, 1)
+        lo, hi, profiles[name] = profile_interval(prob, x, fit.deviance, a0 - a1, fit.limit)
+        ends[name] = (lo, hi)
+    boots = cluster_bootstrap(fit, n_boot, np.random.default_rng(seed), differences) if n_boot else None
+    info = {"method": "joint loss-space fit of two sources sharing the from-scratch curves",
+            "sources": sources, "per_source": {s: prob.to_constants(x, i) for i, s in enumerate(sources)},
+            "n_runs": int(len(rows)), "seeds": int(rows["seed"].nunique()), "dispersion": float(fit.dispersion),
+            "noise": fit.noise.as_dict(), "bootstrap": "joint cluster (whole seeds, shared scratch runs)",
+            "profiles": profiles}
+    return FitResults("hernandez_difference", params, boots if boots is not None and len(boots) else None, None,
+                      info, None, pd.DataFrame(ends, index=[0, 1]).T, reported="profile")
