@@ -19,9 +19,12 @@ with a block-diagonal covariance. Censored (``budget``) runs enter one-sided
 Intervals:
 
 - ``profile`` (what ``ci95`` reports): every other constant re-optimised with one held
-  fixed; inside while the deviance rises by less than χ²₁(0.95)·max(1, φ), φ being the
+  fixed; inside while the deviance rises by less than F(1, ν; 0.95)·max(1, φ). φ is the
   fit's dispersion (deviance / residual degrees of freedom), which widens the interval
-  when the runs scatter more than the seed replicates say;
+  when the runs scatter more than the seed replicates say; ν is the degrees of freedom
+  behind the shared (size, seed) noise of the fine-tunes ((seeds − 1) per size), the
+  variance that limits β: with 3 seeds and 5 sizes F(1, 10) = 4.96 instead of χ²₁ = 3.84,
+  the small-sample allowance for a noise level that is itself estimated;
 - ``bootstrap``: a cluster bootstrap over seeds: a resample draws whole seeds with
   replacement, every run of that seed (from-scratch and fine-tuned, so its pre-training
   too) moving together. With 3 seeds there are only 10 distinct resamples, so this
@@ -36,6 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import block_diag, cholesky, solve_triangular
 from scipy.optimize import least_squares
+from scipy.stats import f as f_dist
 
 from ..errors import InputError
 from .hernandez import predict_dt
@@ -334,7 +338,8 @@ def fit_loss_space(rows: pd.DataFrame, sizes, sources, D0, N0, noise: NoiseModel
     x, dev = _fit_best(prob, _starts(prob, rows))
     dof = max(len(prob.y) - prob.n_params, 1)
     disp = dev / dof
-    return LossSpaceFit(prob, x, dev, disp, CHI2_1_95 * max(1.0, disp), noise, rows)
+    nu = noise.cluster_df.get("finetune") if noise.cluster.get("finetune", 0) > 0 else dof
+    return LossSpaceFit(prob, x, dev, disp, float(f_dist.ppf(0.95, 1, nu)) * max(1.0, disp), noise, rows)
 
 
 def cluster_bootstrap(fit: LossSpaceFit, n_boot: int, rng: np.random.Generator, combine) -> pd.DataFrame:

@@ -29,6 +29,7 @@ KINDS = ("scratch", "finetune")
 class NoiseModel:
     glm: dict[str, np.ndarray] = field(default_factory=dict)  # kind -> coefficients on [1, log D, log N]
     cluster: dict[str, float] = field(default_factory=dict)  # kind -> σ_c
+    cluster_df: dict[str, int] = field(default_factory=dict)  # kind -> degrees of freedom behind σ_c
     constant: float | None = None  # σ when there are no replicates
     source: str = "seed replicates"
     cells: pd.DataFrame | None = None  # the per-cell variances the GLM was fitted to
@@ -49,7 +50,7 @@ class NoiseModel:
 
     def as_dict(self) -> dict:
         return {"source": self.source, "cluster_sd": {k: round(v, 5) for k, v in self.cluster.items()},
-                "constant_sd": self.constant}
+                "cluster_df": self.cluster_df, "constant_sd": self.constant}
 
 
 def estimate_noise(runs: pd.DataFrame) -> NoiseModel:
@@ -86,4 +87,5 @@ def estimate_noise(runs: pd.DataFrame) -> NoiseModel:
                      var_weights=c["df"].to_numpy()).fit()
         glm[kind] = np.asarray(fit.params)
     cluster = {k: float(np.sqrt(max(cluster_num[k] / cluster_den[k], 0.0))) for k in KINDS if cluster_den[k]}
-    return NoiseModel(glm=glm, cluster=cluster, cells=cells)
+    return NoiseModel(glm=glm, cluster=cluster, cluster_df={k: int(v) for k, v in cluster_den.items() if v},
+                      cells=cells)

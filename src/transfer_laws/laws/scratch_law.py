@@ -87,7 +87,9 @@ def _objective(x, form: ScratchForm, lnN, lnD, lnL, censored):
     a = np.abs(r)
     f = np.where(a <= HUBER_DELTA, 0.5 * r**2, HUBER_DELTA * (a - 0.5 * HUBER_DELTA)).sum()
     g = np.clip(r, -HUBER_DELTA, HUBER_DELTA) @ grad
-    return float(f), np.nan_to_num(g)
+    # in units of δ²: L-BFGS-B's stopping rule is relative only for |f| > 1, and the raw
+    # Huber sum of residuals ~1e-2 is far below 1, which stops it early.
+    return float(f) / HUBER_DELTA**2, np.nan_to_num(g) / HUBER_DELTA**2
 
 
 def _minimize(form, x0, data) -> tuple[np.ndarray, float]:
