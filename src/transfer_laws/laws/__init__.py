@@ -5,7 +5,7 @@ with ``params``, ``bse``, ``conf_int()``, ``summary()`` and ``predict()``.
 """
 
 from .allocation import Allocation, allocation_curve, optimal_allocation
-from .barnett import LAWS, compare_laws, fit_barnett
+from .barnett import LAWS, compare_laws, curvature_test, fit_barnett, fit_gap_per_size
 from .effective_data import effective_data, fraction_from_transfer, multiplier
 from .hernandez import (DESIGN_RULES, Selection, compare_sources, design_rows, fit_dt_space, fit_hernandez,
                         logit_fraction_fit, predict_dt)
@@ -17,7 +17,8 @@ from .scratch import ScratchCurve, fit_chinchilla, fit_curve, fit_curves, fit_ka
 from .scratch_law import FORMS as SCRATCH_FORMS, fit_scratch_law
 
 __all__ = [
-    "Allocation", "allocation_curve", "optimal_allocation", "LAWS", "compare_laws", "fit_barnett",
+    "Allocation", "allocation_curve", "optimal_allocation", "LAWS", "compare_laws", "curvature_test", "fit_barnett",
+    "fit_gap_per_size",
     "effective_data", "fraction_from_transfer", "multiplier", "DESIGN_RULES", "Selection", "compare_sources",
     "design_rows", "fit_dt_space", "fit_hernandez", "logit_fraction_fit", "predict_dt", "predict_finetune_loss",
     "scratch_curve_loss", "NoiseModel", "estimate_noise", "SCRATCH_FORMS", "fit_scratch_law", "FitResults", "read_runs", "ScratchCurve", "fit_chinchilla",
