@@ -41,7 +41,8 @@ def test_dt_space_view_recovers_constants_at_low_noise():
     assert fit.params["k"] == pytest.approx(TRUE_H["k"], rel=0.3)
     ci = fit.conf_int()
     assert (ci[0] < fit.params).all() and (fit.params < ci[1]).all()
-    assert set(fit.info["dropped"]) == {"finite", "positive", "low_data", "resolvable", "extrapolated"}
+    assert set(fit.info["dropped"]) == {"censored", "finite", "positive", "low_data", "resolvable",
+                                           "extrapolated"}
 
 
 def test_hernandez_fits_at_one_pretraining_size():

@@ -26,6 +26,8 @@ On top of the design rules it needs rules on the outcome, which is why it is a v
 not the estimate (log D_T needs D_T > 0, and those survivors are biased); each reports
 how many points it dropped:
 
+- ``censored``: a ``budget`` run's loss is only an upper bound, and the D_T view has no
+  likelihood to make it one-sided in, so it is left out (of the per-size curves too);
 - ``finite``: D_E is finite (the fine-tuned loss is above the from-scratch asymptote);
 - ``positive``: D_T > 0 (the law is a power law in D_T);
 - ``low_data``: D_F ≤ ``low_data_fraction`` · D(N), D(N) being the data N needs to
@@ -63,7 +65,9 @@ class Selection:
 
 def _rules(ed: pd.DataFrame, sel: Selection) -> list[tuple[str, np.ndarray]]:
     """The selection rules in the order they apply: (name, which points pass)."""
-    rules = [("finite", np.isfinite(ed["D_E"].to_numpy(float))), ("positive", (ed["D_T"] > 0).to_numpy())]
+    censored = (ed["stopped"] == "budget").to_numpy() if "stopped" in ed else np.zeros(len(ed), bool)
+    rules = [("censored", ~censored), ("finite", np.isfinite(ed["D_E"].to_numpy(float))),
+             ("positive", (ed["D_T"] > 0).to_numpy())]
     if sel.low_data_fraction is not None:
         rules.append(("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy()))
     rules.append(("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy()))
@@ -75,7 +79,7 @@ def _rules(ed: pd.DataFrame, sel: Selection) -> list[tuple[str, np.ndarray]]:
 def drop_reasons(ed: pd.DataFrame, sel: Selection | None = None) -> pd.Series:
     """Why each point is left out of the fit: the first selection rule it fails, or ''
     where the fit uses it. The rules, in order: finite, positive, low_data, resolvable,
-    extrapolated."""
+    extrapolated (and censored first, where the table says which runs are)."""
     reason = np.full(len(ed), "", dtype=object)
     for name, ok in reversed(_rules(ed, sel or Selection())):  # the first failing rule wins
         reason[~ok] = name
@@ -234,6 +238,7 @@ def _bootstrap_runs(table: pd.DataFrame, curves: dict, sel: Selection, n_boot: i
     """Resample runs (from-scratch runs within each N, fine-tuned runs overall) and
     redo curves -> D_E -> selection -> fit on each resample. Plain numpy: this loop
     runs 1,000 times."""
+    table = table[table["stopped"] != "budget"]  # the "censored" rule, as in _rules
     s = table[table["kind"] == "scratch"]
     sN, sD, sL = (s[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
     f = table[table["kind"] == "finetune"]

@@ -170,3 +170,62 @@ def predict_scratch(form: str, params, N, D) -> np.ndarray:
     if form == "chinchilla":
         return p["E"] + p["A"] * N ** (-p["alpha"]) + p["B"] * D ** (-p["beta"])
     return ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
+
+
+def _per_size_predict(train: pd.DataFrame, test: pd.DataFrame, method: str) -> np.ndarray:
+    """Each size's own curve (power law, or monotone interpolation in log D, which cannot
+    extrapolate: held-out ends get the nearest measured loss), fitted to seed means."""
+    from .scratch import fit_curve, _isotonic_decreasing
+
+    out = np.full(len(test), np.nan)
+    for n, g in test.groupby("n_params"):
+        tr = train[train["n_params"] == n].groupby("tokens")["loss"].mean()
+        if len(tr) < 2:
+            continue
+        D, L = tr.index.to_numpy(float), tr.to_numpy(float)
+        m = (test["n_params"] == n).to_numpy()
+        if method == "power_law":
+            curve = fit_curve(D, L, n)
+            if curve.method != "power_law":
+                continue
+            out[m] = curve.loss(test.loc[m, "tokens"].to_numpy(float))
+        else:
+            out[m] = np.exp(np.interp(np.log(test.loc[m, "tokens"].to_numpy(float)), np.log(D),
+                                      np.log(_isotonic_decreasing(L))))
+    return out
+
+
+@single_threaded
+def compare_scratch_forms(runs) -> pd.DataFrame:
+    """Which from-scratch law predicts runs it has not seen: RMSE of log-loss on (1) each
+    (N, D) held out in turn (all its seeds), and (2) the largest size held out. Candidates:
+    a power law per size, a monotone interpolation per size, and the joint chinchilla and
+    kaplan forms (warm-started from their full-data fit). Converged runs only; a per-size
+    form cannot predict a size it has no runs of (nan)."""
+    s = scratch_rows(runs)
+    s = s[s["stopped"] != "budget"].reset_index(drop=True)
+    joint = {name: _fit_best(FORMS[name], _data(s))[0] for name in FORMS}
+
+    def predict(name: str, train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+        if name in ("power_law", "interpolate"):
+            return _per_size_predict(train, test, name)
+        x, _ = _minimize(FORMS[name], joint[name], _data(train))
+        return np.exp(FORMS[name].log_loss(x, *_data(test)[:2])[0])
+
+    names = ["power_law", "interpolate", *FORMS]
+    cells = s.groupby(["n_params", "tokens"]).groups
+    largest = s["n_params"].max()
+    rows = []
+    for name in names:
+        errs = []
+        for idx in cells.values():
+            test = s.loc[idx]
+            errs.append(np.log(predict(name, s.drop(idx), test)) - np.log(test["loss"].to_numpy()))
+        e = np.concatenate(errs)
+        test = s[s["n_params"] == largest]
+        e2 = np.log(predict(name, s[s["n_params"] != largest], test)) - np.log(test["loss"].to_numpy())
+        rows.append({"form": name, "held-out D: RMSE(log L)": float(np.sqrt(np.nanmean(e**2))),
+                     "held-out D: not predicted": int(np.isnan(e).sum()),
+                     "held-out largest N: RMSE(log L)": float(np.sqrt(np.mean(e2**2))) if np.isfinite(e2).all()
+                     else np.nan})
+    return pd.DataFrame(rows)
