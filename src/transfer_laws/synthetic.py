@@ -8,7 +8,7 @@ tables kept for the D_T-space pipeline and the transfer-gap tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,8 @@ class Noise:
 
 @dataclass(frozen=True)
 class Truth:
-    """L(N, D) = E + A·N^−a + B·D^−b from scratch; fine-tunes at L(N, D_F + k·D_F^α·N^β).
+    """L(N, D) = E + A·N^−a + B·D^−b from scratch; fine-tunes at L(N, D_F + k·D_F^α·N^β),
+    pre-trained on the main p; at another p, k is scaled by (p / main p)^``p_exponent``.
     ``kink_tokens``: a misspecification like the v1 token cap: above this D the curve
     stops improving as the power law says, adding ``kink_slope``·ln(D/kink_tokens)."""
 
@@ -71,7 +72,7 @@ class Truth:
     beta: float = 0.4
     kink_tokens: float | None = None
     kink_slope: float = 0.05
-    extra: dict = field(default_factory=dict)
+    p_exponent: float = 0.3
 
     def scratch(self, N, D) -> np.ndarray:
         N, D = np.asarray(N, float), np.asarray(D, float)
@@ -80,18 +81,20 @@ class Truth:
             L = L + self.kink_slope * np.log(np.maximum(D / self.kink_tokens, 1.0))
         return L
 
-    def transferred(self, D_F, N) -> np.ndarray:
-        return self.k * np.asarray(D_F, float) ** self.alpha * np.asarray(N, float) ** self.beta
+    def transferred(self, D_F, N, p_ratio: float = 1.0) -> np.ndarray:
+        k = self.k * p_ratio**self.p_exponent
+        return k * np.asarray(D_F, float) ** self.alpha * np.asarray(N, float) ** self.beta
 
-    def finetune(self, N, D_F) -> np.ndarray:
-        return self.scratch(N, np.asarray(D_F, float) + self.transferred(D_F, N))
+    def finetune(self, N, D_F, p_ratio: float = 1.0) -> np.ndarray:
+        return self.scratch(N, np.asarray(D_F, float) + self.transferred(D_F, N, p_ratio))
 
 
 def design_runs(truth: Truth | None = None, design: Design | None = None, noise: Noise | None = None,
                 seed: int = 0, source: str = "src", target: str = "tgt",
-                budget_tokens: float | None = None, budget_gap: float = 0.05) -> pd.DataFrame:
+                budget_tokens: float | None = None, budget_gap: float = 0.05, gap_grid: bool = False) -> pd.DataFrame:
     """A RUNS table for ``design`` under ``truth`` with ``noise``: from-scratch runs on
-    the scratch grid and fine-tunes at the main p on the D_F grid, every one per seed.
+    the scratch grid and fine-tunes at the main p on the D_F grid, every one per seed;
+    ``gap_grid``: also the transfer-gap grid (more p at ``design.gap_sizes``).
     ``budget_tokens``: runs with D ≥ this ran out of budget (``stopped = budget``) and
     record a loss ``budget_gap`` nats above their converged one (an upper bound)."""
     truth, design, noise = truth or Truth(), design or Design(), noise or Noise()
@@ -106,6 +109,12 @@ def design_runs(truth: Truth | None = None, design: Design | None = None, noise:
                 rows.append(("scratch", N, D, np.nan, truth.scratch(N, D) + c_scratch, "", s))
             for D in design.finetune_tokens:
                 rows.append(("finetune", N, D, design.pretrain_tokens, truth.finetune(N, D) + c_ft, source, s))
+            if gap_grid and N in design.gap_sizes:
+                for p in design.gap_pretrain_tokens:
+                    c_p = noise.cluster * rng.standard_normal()  # its own pre-training run
+                    for D in design.gap_finetune_tokens:
+                        L = truth.finetune(N, D, p / design.pretrain_tokens) + c_p
+                        rows.append(("finetune", N, D, p, L, source, s))
     df = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "seed"])
     df["loss"] += noise.sd(df["n_params"].to_numpy(), df["tokens"].to_numpy(), smallest) * rng.standard_normal(len(df))
     df["target"] = target

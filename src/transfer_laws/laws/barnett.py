@@ -173,27 +173,37 @@ def _abs_dev(form: LawForm, x, P, F, L) -> float:
     return float(np.sum(np.abs(_log_residuals(form, x, P, F, L))))
 
 
+def _profile_limit(form: LawForm, P, F, L, x_hat: np.ndarray) -> tuple[float, float]:
+    """(S at the estimate, the largest S a profile point may have and stay inside)."""
+    resid = _log_residuals(form, x_hat, P, F, L)
+    s_hat = float(np.sum(np.abs(resid)))
+    sigma = float(np.sqrt(np.sum(resid**2) / max(len(L) - len(x_hat), 1)))
+    return s_hat, s_hat + CHI2_1_95 / 4 * np.sqrt(2 * np.pi) * sigma
+
+
+def _fit_fixed(form: LawForm, P, F, L, j: int, v: float, x0: np.ndarray) -> tuple[np.ndarray, float]:
+    """The best fit with log-parameter j held at v, from x0: (x, summed absolute deviation)."""
+    bounds = [(-30, 30)] * len(x0)
+    bounds[j] = (v, v)
+    x0 = x0.copy()
+    x0[j] = v
+    r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B", jac=True, bounds=bounds,
+                 options={"maxiter": 2000})
+    return r.x, _abs_dev(form, r.x, P, F, L)
+
+
 def _profile_interval(form: LawForm, P, F, L, x_hat: np.ndarray, j: int) -> tuple[float, float, pd.DataFrame]:
     """The 95% profile-likelihood interval of parameter j, walked outwards from the
     estimate a quarter-decade at a time, each step warm-started from the last, and the
     crossing then found by bisection. An end not crossed within PROFILE_DECADES is 0 or
     infinity; the profile's first and last values say how far the search went."""
-    resid = _log_residuals(form, x_hat, P, F, L)
-    s_hat = float(np.sum(np.abs(resid)))
-    sigma = float(np.sqrt(np.sum(resid**2) / max(len(L) - len(x_hat), 1)))
-    limit = s_hat + CHI2_1_95 / 4 * np.sqrt(2 * np.pi) * sigma
+    s_hat, limit = _profile_limit(form, P, F, L, x_hat)
     rows = [{"value": float(np.exp(x_hat[j])), "abs_dev": s_hat}]
 
     def fixed(v: float, x0: np.ndarray) -> tuple[np.ndarray, float]:
-        bounds = [(-30, 30)] * len(x0)
-        bounds[j] = (v, v)
-        x0 = x0.copy()
-        x0[j] = v
-        r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B", jac=True, bounds=bounds,
-                     options={"maxiter": 2000})
-        s = _abs_dev(form, r.x, P, F, L)
+        x, s = _fit_fixed(form, P, F, L, j, v, x0)
         rows.append({"value": float(np.exp(v)), "abs_dev": s})
-        return r.x, s
+        return x, s
 
     ends = []
     steps = int(round(PROFILE_DECADES * np.log(10) / PROFILE_STEP))
@@ -235,10 +245,7 @@ def _profile_on_grid(form: LawForm, P, F, L, x_hat: np.ndarray, j: int,
     interval is the run of values around the estimate that stay under the limit, each end
     bisected between its last inside and first outside value; a run reaching an end of
     the grid is open there (0 or inf)."""
-    resid = _log_residuals(form, x_hat, P, F, L)
-    s_hat = float(np.sum(np.abs(resid)))
-    sigma = float(np.sqrt(np.sum(resid**2) / max(len(L) - len(x_hat), 1)))
-    limit = s_hat + CHI2_1_95 / 4 * np.sqrt(2 * np.pi) * sigma
+    s_hat, limit = _profile_limit(form, P, F, L, x_hat)
     v_hat = float(x_hat[j])
     logs = np.sort(np.r_[np.log(grid), v_hat])
     best = np.full(len(logs), np.inf)
@@ -246,13 +253,7 @@ def _profile_on_grid(form: LawForm, P, F, L, x_hat: np.ndarray, j: int,
     best[np.searchsorted(logs, v_hat)] = s_hat
 
     def fixed(v: float, x0: np.ndarray) -> tuple[np.ndarray, float]:
-        bounds = [(-30, 30)] * len(x0)
-        bounds[j] = (v, v)
-        x0 = x0.copy()
-        x0[j] = v
-        r = minimize(_objective, x0, args=(form, P, F, L), method="L-BFGS-B", jac=True, bounds=bounds,
-                     options={"maxiter": 2000})
-        return r.x, _abs_dev(form, r.x, P, F, L)
+        return _fit_fixed(form, P, F, L, j, v, x0)
 
     def visit(i: int, x0: np.ndarray) -> np.ndarray:
         x, dev = fixed(logs[i], x0)

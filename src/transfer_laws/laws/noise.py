@@ -4,7 +4,8 @@ Within one group (kind, source, N) the runs form a seed × D table. Its two-way
 decomposition ``loss = μ_D + c_seed + ε`` gives
 
 - ``σ(N, D)``: the run-to-run noise, from the residuals ε of each cell, smoothed over
-  the design by a Gamma GLM with log link on [1, log D, log N] per kind (statsmodels);
+  the design by a Gamma GLM with log link, quadratic in (log D, log N), per kind
+  (statsmodels; ``variance_design``);
 - ``σ_c``: the offset c shared by all runs of one (kind, source, N, seed) — for
   fine-tunes, what one pre-training seed does to all its fine-tunes — from the spread
   of the seed means beyond what ε explains, pooled per kind.
@@ -23,6 +24,17 @@ import pandas as pd
 import statsmodels.api as sm
 
 KINDS = ("scratch", "finetune")
+QUADRATIC = True  # the variance surface: quadratic in (log D, log N) rather than linear
+
+
+def variance_design(D, N, quadratic: bool | None = None) -> np.ndarray:
+    """Regressors of log σ² over the design: [1, log D, log N] and, when ``QUADRATIC``,
+    their squares and product (noise that rises only at small N and small D, as measured,
+    is a corner of the design a plane cannot follow). Centred on fixed scales."""
+    quadratic = QUADRATIC if quadratic is None else quadratic
+    d, n = np.log(np.asarray(D, float)) - np.log(3e4), np.log(np.asarray(N, float)) - np.log(5e4)
+    cols = [np.ones_like(d), d, n] + ([d**2, n**2, d * n] if quadratic else [])
+    return np.column_stack(cols)
 
 
 @dataclass
@@ -39,9 +51,9 @@ class NoiseModel:
         out = np.full(len(kind), np.nan if self.constant is None else self.constant)
         for k, coef in self.glm.items():
             m = kind == k
-            out[m] = np.sqrt(np.exp(coef[0] + coef[1] * np.log(D[m]) + coef[2] * np.log(N[m])))
+            out[m] = np.sqrt(np.exp(variance_design(D[m], N[m], len(coef) > 3) @ coef))
         if np.isnan(out).any():  # a kind without replicates: the other kind's scale
-            known = [np.exp(c[0] + c[1] * np.log(D) + c[2] * np.log(N)) for c in self.glm.values()]
+            known = [np.exp(variance_design(D, N, len(c) > 3) @ c) for c in self.glm.values()]
             out = np.where(np.isnan(out), np.sqrt(np.mean(known, axis=0)) if known else 0.03, out)
         return out
 
@@ -79,7 +91,9 @@ def estimate_noise(runs: pd.DataFrame) -> NoiseModel:
     cells = pd.DataFrame(cells)
     glm = {}
     for kind, c in cells.groupby("kind"):
-        X = np.column_stack([np.ones(len(c)), np.log(c["tokens"]), np.log(c["n_params"])])
+        X = variance_design(c["tokens"], c["n_params"])
+        if len(c) < 3 * X.shape[1] or np.linalg.matrix_rank(X) < X.shape[1]:  # too few cells: a plane
+            X = variance_design(c["tokens"], c["n_params"], quadratic=False)
         if len(c) < 6 or np.linalg.matrix_rank(X) < 3:  # too few cells for a trend: one level per kind
             glm[kind] = np.array([np.log(np.average(c["var"], weights=c["df"])), 0.0, 0.0])
             continue
