@@ -106,16 +106,18 @@ class Problem:
         return pred, J
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
-        r = self.predict(x) - self.y
         c = self.censored
-        out = np.concatenate([self.W @ r[~c], one_sided(r[c], True) / self.sd[c]])
+        with np.errstate(all="ignore"):  # a far-off trial point overflows; it is scored 1e6 below
+            r = self.predict(x) - self.y
+            out = np.concatenate([self.W @ r[~c], one_sided(r[c], True) / self.sd[c]])
         return np.nan_to_num(out, nan=1e6, posinf=1e6, neginf=-1e6)
 
     def jacobian(self, x: np.ndarray) -> np.ndarray:
-        pred, J = self.predict(x, jac=True)
         c = self.censored
-        above = (pred[c] > self.y[c])[:, None]
-        return np.nan_to_num(np.vstack([self.W @ J[~c], np.where(above, J[c] / self.sd[c][:, None], 0.0)]))
+        with np.errstate(all="ignore"):
+            pred, J = self.predict(x, jac=True)
+            above = (pred[c] > self.y[c])[:, None]
+            return np.nan_to_num(np.vstack([self.W @ J[~c], np.where(above, J[c] / self.sd[c][:, None], 0.0)]))
 
     def deviance(self, x: np.ndarray) -> float:
         return float(np.sum(self.residuals(x) ** 2))
