@@ -105,8 +105,7 @@ def load_study(source: str, target: str, profile: str, results: str | Path = "re
     records = [load_record(record_path(study.results, run_id(c))) for c in configs
                if record_path(study.results, run_id(c)).exists()]
     rows = runs_table_rows(records)
-    columns = ["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"]
-    runs = pd.DataFrame(rows, columns=columns + (["stopped"] if rows and "stopped" in rows[0] else []))
+    runs = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "target", "seed"])
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
     sd = StudyData(source, target, profile, len(configs), records, runs)
     # Hernandez et al.: every size pre-trained on the same p; the extra p values at
