@@ -195,3 +195,19 @@ def test_book_fits_are_cached_per_study(tmp_path):
     assert len(calls) == 1
     cached_fit(tmp_path, "h", runs.assign(loss=runs["loss"] + 0.01), fit, n_boot=5)
     assert len(calls) == 2
+
+
+def test_fits_survive_the_book_cache(tmp_path):
+    from transfer_laws.analysis import cached_fit
+    from transfer_laws.laws import fit_barnett
+    from transfer_laws.synthetic import barnett_runs
+
+    runs = design_runs(seed=2)
+    first = cached_fit(tmp_path, "hernandez", runs, fit_hernandez, n_boot=0, profile=False)
+    assert list((tmp_path / "fits").glob("hernandez-*.pkl")), "the fit was not stored"
+    again = cached_fit(tmp_path, "hernandez", runs, fit_hernandez, n_boot=0, profile=False)
+    pd.testing.assert_series_equal(first.params, again.params)
+    assert again.predict(8192.0, 1e5) == pytest.approx(first.predict(8192.0, 1e5))
+    for fit in (fit_scratch_law(chinchilla_runs(), n_boot=0), fit_barnett(barnett_runs(), n_boot=0)):
+        cached = cached_fit(tmp_path, fit.law, pd.DataFrame({"x": [1]}), lambda t, f=fit: f)
+        assert np.allclose(cached.predict(np.array([1e5]), np.array([1e6])), fit.predict(np.array([1e5]), np.array([1e6])))

@@ -35,6 +35,7 @@ neighbours (sweeps up and down the grid, so the profile's ends get their own sta
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -101,6 +102,11 @@ LAWS: dict[str, LawForm] = {
 }
 
 HUBER_DELTA = 1e-3
+
+
+def predict_law(law: str, params, P, F) -> np.ndarray:
+    """The loss a registered form predicts at pre-training p and fine-tuning f."""
+    return LAWS[law].fn(params, np.asarray(P, float), np.asarray(F, float))
 
 
 def _huber(r: np.ndarray, delta: float = HUBER_DELTA) -> np.ndarray:
@@ -377,7 +383,7 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
         profile_ci = pd.DataFrame({0: {k: v[0] for k, v in ends.items()}, 1: {k: v[1] for k, v in ends.items()}})
         info["profiles"] = {k: v[2] for k, v in ends.items()}
     return FitResults(law, params, pd.DataFrame(boots) if boots else None, None, info,
-                      lambda p, P, F: form.fn(p, np.asarray(P, float), np.asarray(F, float)), profile_ci,
+                      functools.partial(predict_law, law), profile_ci,
                       reported="profile" if profile else "bootstrap")
 
 

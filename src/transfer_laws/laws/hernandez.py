@@ -230,7 +230,7 @@ def fit_dt_space(runs, selection: Selection | None = None, n_boot: int = 1000, s
         "used": pts[["n_params", "D_F", "pretrain_tokens", "loss", "D_E", "D_T"]].to_dict("records"),
     }
     return FitResults("hernandez_dt_space", params, pd.DataFrame(boots) if boots else None, ols_ci, info,
-                      lambda p, D_F, N: predict_dt(p, D_F, N))
+                      predict_dt)
 
 
 def _bootstrap_runs(table: pd.DataFrame, curves: dict, sel: Selection, n_boot: int,

@@ -417,7 +417,7 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
         "profiles": profiles,
     }
     return FitResults("hernandez", params, boots if boots is not None and len(boots) else None, None, info,
-                      lambda p, D_F, N: predict_dt(p, D_F, N), profile_ci, reported="profile" if profile else "bootstrap")
+                      predict_dt, profile_ci, reported="profile" if profile else "bootstrap")
 
 
 @single_threaded

@@ -15,6 +15,7 @@ Censored (``budget``) runs enter one-sided (``runs_table.one_sided``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -161,7 +162,7 @@ def fit_scratch_law(runs, form: str = "chinchilla", n_boot: int = 1000, seed: in
             "rmse_log_loss": float(np.sqrt(np.mean(one_sided(resid, data[3]) ** 2))),
             "bootstrap": "runs (rows)"}
     return FitResults(form, params, pd.DataFrame(boots) if boots else None, None, info,
-                      lambda p, N, D: predict_scratch(form, p, N, D))
+                      functools.partial(predict_scratch, form))
 
 
 def predict_scratch(form: str, params, N, D) -> np.ndarray:
