@@ -45,7 +45,7 @@ studies = json.loads(studies)
 fits, rows, alloc = {}, [], []
 for s in studies:
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
-    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=0)
+    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir)  # the cached study fit
     ft = sd.runs[sd.runs["kind"] == "finetune"]
     pair = f"{s['source']} → {s['target']} ({s['profile']})"
     # the law has no N term: it is fitted at every size that has a grid of p

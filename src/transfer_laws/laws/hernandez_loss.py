@@ -399,6 +399,13 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
             ends[name] = (lo, hi)
             profiles[name] = table
         profile_ci = pd.DataFrame(ends, index=[0, 1]).T
+    J = prob.jacobian(x)
+    cov = np.linalg.pinv(J.T @ J) * max(1.0, fit.dispersion)
+    se = {}
+    for name in TRANSFER:
+        a, _ = _linear_form(prob, name)
+        se[name] = float(np.sqrt(max(a @ cov @ a, 0.0)))
+    se["k"] *= params["k"]  # delta method: se(k) = k·se(log k)
     boots = (cluster_bootstrap(fit, n_boot, np.random.default_rng(seed), lambda p, xb: p.to_constants(xb))
              if n_boot else None)
     info = {
@@ -417,7 +424,8 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
         "profiles": profiles,
     }
     return FitResults("hernandez", params, boots if boots is not None and len(boots) else None, None, info,
-                      predict_dt, profile_ci, reported="profile" if profile else "bootstrap")
+                      predict_dt, profile_ci, reported="profile" if profile else "bootstrap",
+                      asymptotic_se=pd.Series(se))
 
 
 @single_threaded

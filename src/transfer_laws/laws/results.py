@@ -42,9 +42,15 @@ class FitResults:
     predictor: Callable[..., np.ndarray] | None = None
     profile_ci: pd.DataFrame | None = None  # profile-likelihood interval, when computed
     reported: str = "bootstrap"  # the interval the project stands behind: conf_int()'s default, JSON's ci95
+    asymptotic_se: pd.Series | None = None  # from the likelihood's curvature, when the fit has one
+
 
     @property
     def bse(self) -> pd.Series:
+        """Standard errors: from the likelihood's curvature where the fit reports profile
+        intervals and has them, else the bootstrap's spread."""
+        if self.reported == "profile" and self.asymptotic_se is not None:
+            return self.asymptotic_se
         if self.bootstrap is not None and len(self.bootstrap) > 1:
             return self.bootstrap.std(ddof=1)
         return pd.Series(np.nan, index=self.params.index)
@@ -114,9 +120,9 @@ class FitResults:
         for k, v in self.info.items():
             if isinstance(v, (int, float, str)):
                 lines.append(f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}")
-        if "dropped" in self.info:
-            for rule, n in self.info["dropped"].items():
-                lines.append(f"dropped by {rule}: {n}")
+        for key, verb in (("left out", "left out by design rule"), ("dropped", "dropped by")):
+            for rule, n in self.info.get(key, {}).items():
+                lines.append(f"{verb} {rule}: {n}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
