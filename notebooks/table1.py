@@ -16,8 +16,9 @@
 # (a property of the architecture and the target), and **a smaller α means a closer
 # source** (English plus non-Python code transfers more evenly across $D_F$ than English
 # alone). Here every study in the book is fitted the same way (each study's own chapter
-# has the details) and set beside the paper's rows, with 95% intervals from 1,000
-# bootstrap resamples of runs.
+# has the details) and set beside the paper's rows, with 95% profile-likelihood
+# intervals of the loss-space fit. Sources are compared through the interval of their
+# difference, from one joint fit that shares the from-scratch runs.
 
 # %% tags=["parameters"]
 results = "results"
@@ -38,17 +39,18 @@ PAPER = [  # Hernandez et al. (2021), Table 1: characters, models up to 1e9 para
     {"pair": "text → python (paper)", "k": 1.9e4, "alpha": 0.18, "beta": 0.38, "ours": False},
     {"pair": "50% text + 50% non-python code → python (paper)", "k": 2.1e5, "alpha": 0.096, "beta": 0.38, "ours": False},
 ]
-rows, missing = [], []
+rows, missing, runs_of = [], [], {}
 for s in json.loads(studies):
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
-    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=1000)
+    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=200)
     pair = f"{s['source']} → {s['target']} ({s['profile']})"
     if sd.hernandez is None:
         missing.append(f"**{pair}**: " + " ".join(sd.missing.values()))
         continue
     h, ci = sd.hernandez, sd.hernandez.conf_int()
+    runs_of[pair] = sd.main_runs
     rows.append({"pair": pair, "source": s["source"], "target": s["target"], "ours": True,
-                 "points": h.info["n_points"],
+                 "points": h.info["n_finetune"],
                  **{k: h.params[k] for k in ("k", "alpha", "beta")},
                  **{f"{k}_low": ci.loc[k, 0] for k in ("k", "alpha", "beta")},
                  **{f"{k}_high": ci.loc[k, 1] for k in ("k", "alpha", "beta")}})
@@ -70,7 +72,7 @@ display(pd.DataFrame([{"source → target": r["pair"], "k": cell(r, "k", ".2g"),
 
 # %% [markdown]
 # ## α and β per pair
-# Points: estimates; bars: 95% bootstrap intervals; hollow points: the paper's values.
+# Points: estimates; bars: 95% profile-likelihood intervals; hollow points: the paper's values.
 
 # %%
 if len(ours):
@@ -81,22 +83,38 @@ if len(ours):
 # ## The paper's two readings, on our runs
 
 # %%
-def overlap(a: pd.Series, b: pd.Series, k: str) -> bool:
-    return max(a[f"{k}_low"], b[f"{k}_low"]) <= min(a[f"{k}_high"], b[f"{k}_high"])
+from transfer_laws.errors import InputError
+from transfer_laws.laws import compare_sources
+
+
+def verdict(lo: float, hi: float, what: str, a: str, b: str) -> str:
+    if lo > 0:
+        return f"{what}({a}) − {what}({b}) is positive"
+    if hi < 0:
+        return f"{what}({a}) − {what}({b}) is negative"
+    return f"can't tell whether {what} differs"
 
 
 pairs = [(a, b) for i, a in ours.iterrows() for j, b in ours.iterrows()
          if i < j and a["target"] == b["target"] and a["source"] != b["source"]] if len(ours) else []
 lines = []
 for a, b in pairs:
-    beta = ("intervals overlap: no evidence that β differs" if overlap(a, b, "beta")
-            else "intervals do not overlap: β differs between these sources")
-    if overlap(a, b, "alpha"):
-        alpha = "intervals overlap: these runs cannot order the sources by closeness"
-    else:
-        closer = a if a["alpha"] < b["alpha"] else b
-        alpha = f"intervals do not overlap: by the paper's reading {closer['source']} is the closer source"
-    lines.append(f"- **{a['pair']}** vs **{b['pair']}**: β {a['beta']:.2f} vs {b['beta']:.2f}, {beta}; "
-                 f"α {a['alpha']:.2f} vs {b['alpha']:.2f}, {alpha}.")
+    rb = runs_of[b["pair"]]
+    both = pd.concat([runs_of[a["pair"]], rb[rb["kind"] == "finetune"]], ignore_index=True)
+    try:
+        d = compare_sources(both, a["source"], b["source"], n_boot=200)
+    except InputError as e:
+        lines.append(f"- **{a['pair']}** vs **{b['pair']}**: no joint fit yet ({e}).")
+        continue
+    ci = d.conf_int()
+    parts = []
+    for k, sym in (("beta_diff", "β"), ("alpha_diff", "α")):
+        lo, hi = ci.loc[k, 0], ci.loc[k, 1]
+        parts.append(f"{sym}_A − {sym}_B = {d.params[k]:.3f} [{lo:.3f}, {hi:.3f}]: "
+                     + verdict(lo, hi, sym, a["source"], b["source"]))
+    closer = ("" if ci.loc["alpha_diff", 0] <= 0 <= ci.loc["alpha_diff", 1] else
+              f" By the paper's reading (smaller α: closer) {a['source'] if d.params['alpha_diff'] < 0 else b['source']}"
+              " is the closer source.")
+    lines.append(f"- **{a['pair']}** (A) vs **{b['pair']}** (B): " + "; ".join(parts) + "." + closer)
 display(Markdown("\n".join(lines) if lines else
                  "Comparing sources needs fitted studies of at least two sources with the same target."))

@@ -30,10 +30,10 @@ from IPython.display import Markdown, display
 from transfer_laws import figures
 from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
-from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt
+from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt, predict_finetune_loss
 from transfer_laws.laws.hernandez import drop_reasons
 
-sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=1000)
+sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=200)
 
 # %% [markdown]
 # ## Fig. 1: reading $D_F$, $D_T$ and $D_E$ off the curves
@@ -79,7 +79,9 @@ if ready:
 # %% [markdown]
 # ## Table 1, ours beside theirs
 # Theirs: Hernandez et al. (2021), Table 1 (characters, models up to 10⁹ parameters).
-# Ours: tokens, this study's models; 95% intervals from 1,000 bootstrap resamples of runs.
+# Ours: tokens, this study's models, fitted in loss space over every run (jointly with the
+# from-scratch curves; methods page); 95% profile-likelihood intervals, with the
+# seed-cluster bootstrap beside them in the summary.
 
 # %%
 if sd.hernandez is not None:
@@ -107,26 +109,30 @@ if sd.hernandez is not None:
                  f"multiplier-{source}-{target}-{profile}", sd.caption("transfer", "Under the fitted law"))
 
 # %% [markdown]
-# ## Out of sample: fit without the largest model, predict its $D_T$
+# ## Out of sample: fit without the largest model's fine-tunes, predict their losses
+# The law is refitted with the largest size's fine-tuned runs left out (its from-scratch
+# runs stay, they pin its curve); the refit then predicts those fine-tuned losses.
 
 # %%
 if sd.hernandez is not None:
-    largest = sd.ed["n_params"].max()
+    largest = sd.main_runs["n_params"].max()
+    is_test = (sd.main_runs["kind"] == "finetune") & (sd.main_runs["n_params"] == largest)
     try:
-        held = fit_hernandez(sd.ed[sd.ed["n_params"] < largest], n_boot=200)
-        used = pd.DataFrame(sd.hernandez.info["used"])
-        test = used[used["n_params"] == largest].assign(set="held out (largest N)")
-        train = used[used["n_params"] < largest].assign(set="fitted")
-        both = pd.concat([train, test])
-        both["predicted"] = predict_dt(held.params, both["D_F"], both["n_params"])
-        figures.show(figures.predicted_vs_measured(both), f"oos-{source}-{target}-{profile}",
-                     sd.caption("transfer", "Law fitted on the smaller sizes only"))
-        if len(test):
-            err = np.log(test["D_T"].to_numpy() / predict_dt(held.params, test["D_F"], test["n_params"]))
-            display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted on smaller sizes predicts D_T "
-                             f"within a factor of **{np.exp(np.abs(err).max()):.2f}** (median factor "
-                             f"{np.exp(np.median(np.abs(err))):.2f}) over {len(test)} points."))
-        else:
-            display(Markdown("The largest size has no points in the fitted regime, so there is nothing to predict."))
+        held = fit_hernandez(sd.main_runs[~is_test], n_boot=0, profile=False)
+
+        def predicted_loss(n: float, d: float) -> float:
+            if n == largest:  # its own from-scratch curve, the held-out fit's D_T
+                return float(sd.curves[largest].loss(d + predict_dt(held.params, d, n)))
+            return float(predict_finetune_loss(held, n, d)[0])
+
+        both = sd.main_runs[sd.main_runs["kind"] == "finetune"].assign(
+            set=lambda d: np.where(d["n_params"] == largest, "held out (largest N)", "fitted"))
+        both["predicted"] = [predicted_loss(n, d) for n, d in zip(both["n_params"], both["tokens"])]
+        test = both[both["n_params"] == largest]
+        err = (test["predicted"] - test["loss"]).to_numpy()
+        display(both[["set", "n_params", "tokens", "seed", "loss", "predicted"]].round(4))
+        display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted without its fine-tunes predicts "
+                         f"their losses with RMS error **{np.sqrt(np.mean(err**2)):.3f} nats** (largest "
+                         f"{np.abs(err).max():.3f}) over {len(test)} runs."))
     except InputError as e:
         display(Markdown(f"Out-of-sample check not possible yet: {e}"))

@@ -45,7 +45,7 @@ studies = json.loads(studies)
 fits, rows, alloc = {}, [], []
 for s in studies:
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
-    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=0)
+    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir)  # the cached study fit
     ft = sd.runs[sd.runs["kind"] == "finetune"]
     pair = f"{s['source']} → {s['target']} ({s['profile']})"
     # the law has no N term: it is fitted at every size that has a grid of p
@@ -67,7 +67,9 @@ for s in studies:
                      **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
                      **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
                      **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
-                     "RMSE(log L)": fit.info["rmse_log_loss"]})
+                     "RMSE(log L)": fit.info["rmse_log_loss"],
+                     "curvature in ln p": fit.info["curvature_test"]["verdict"],
+                     "curvature p-value": fit.info["curvature_test"]["p_value"]})
         p_range = (pts["pretrain_tokens"].min(), pts["pretrain_tokens"].max())
         budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * pts["tokens"].min(),
                                10 * (price_pretrain * p_range[1] + price_finetune * pts["tokens"].max()), 25)
@@ -89,7 +91,9 @@ for label, (sd, fit, pts) in fits.items():
 # %% [markdown]
 # ## Constants with 95% intervals, and pairs ranked by $G$
 # An interval end written "< x" or "> x" is one the data do not bound: the profile was
-# searched three decades either side of the estimate, and the fit at x is still as good.
+# searched over the range written (for G a grid scaled to the measured losses), and the
+# fit at x is still as good. Beside each fit: the test for curvature of the loss in ln p
+# at each f, pooled: G is identifiable only where the effect of pre-training flattens.
 
 # %%
 def interval(v, lo, hi, lo_edge, hi_edge):
@@ -105,6 +109,9 @@ if ready:
         pretty[k] = [interval(*r) for r in zip(*(table[f"{k}{x}"] for x in ("", "_low", "_high", "_searched_low",
                                                                         "_searched_high")))]
     pretty["RMSE(log L)"] = table["RMSE(log L)"].round(4)
+    pretty["curvature in ln p (test before G)"] = [
+        v if p is None else f"{v} (one-sided p = {p:.2g})"
+        for v, p in zip(table["curvature in ln p"], table["curvature p-value"])]
     display(pretty)
     open_g = table[(table["G_low"] <= 0) | ~np.isfinite(table["G_high"])]["pair"].tolist()
     if open_g:

@@ -7,6 +7,8 @@ allow; whatever cannot be fitted yet is ``None`` with the reason in ``missing``.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +65,38 @@ class StudyData:
         return pd.DataFrame(rows)
 
 
+FIT_CACHE_VERSION = 2  # bump when a fit's estimator changes
+
+
+def cached_fit(results: str | Path, what: str, table: pd.DataFrame, fit, **options):
+    """``fit(table, **options)``, computed once per study: the result is kept under
+    ``results/fits/`` keyed by the runs table's content, the options and
+    ``FIT_CACHE_VERSION``, so every notebook of a book build reads the same fit instead
+    of refitting. A cache that cannot be read or written is ignored."""
+    key = hashlib.sha256(pd.util.hash_pandas_object(table, index=False).to_numpy().tobytes()
+                         + repr((what, sorted(options.items()), FIT_CACHE_VERSION)).encode()).hexdigest()[:20]
+    path = Path(results) / "fits" / f"{what}-{key}.pkl"
+    try:
+        with path.open("rb") as fh:
+            return pickle.load(fh)
+    except (OSError, pickle.PickleError, EOFError, AttributeError):
+        pass
+    result = fit(table, **options)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as fh:
+            pickle.dump(result, fh)
+        tmp.replace(path)
+    except (OSError, pickle.PicklingError, AttributeError, TypeError):
+        pass
+    return result
+
+
 def load_study(source: str, target: str, profile: str, results: str | Path = "results",
-               data_dir: str | None = None, n_boot: int = 1000) -> StudyData:
+               data_dir: str | None = None, n_boot: int = 200) -> StudyData:
+    """``n_boot``: seed-cluster resamples of the Hernandez fit (its ``ci95`` is the
+    profile-likelihood interval; the bootstrap is reported beside it)."""
     from .laws import effective_data, fit_curves, fit_hernandez
 
     study = Study.from_names(source, target, profile, results=results, data_dir=data_dir)
@@ -90,7 +122,7 @@ def load_study(source: str, target: str, profile: str, results: str | Path = "re
         sd.missing["effective_data"] = str(e)
         return sd
     try:
-        sd.hernandez = fit_hernandez(sd.main_runs, n_boot=n_boot)
+        sd.hernandez = cached_fit(results, "hernandez", sd.main_runs, fit_hernandez, n_boot=n_boot)
     except InputError as e:
         sd.missing["hernandez"] = str(e)
     return sd

@@ -136,8 +136,9 @@ def cmd_runs_export(args) -> None:
 def cmd_fit(args) -> None:
     from .fitcli import run_fit
 
-    run_fit(args.law, Path(args.runs), as_json=args.json, n_boot=args.bootstrap, seed=args.seed,
-            pretrain_tokens=args.pretrain_tokens)
+    n_boot = args.bootstrap if args.bootstrap is not None else (1000 if args.law == "scratch" else 200)
+    run_fit(args.law, Path(args.runs), as_json=args.json, n_boot=n_boot, seed=args.seed,
+            pretrain_tokens=args.pretrain_tokens, form=args.form, source=args.source, sources=args.sources)
 
 
 def cmd_study(args) -> None:
@@ -210,14 +211,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True)
     e.set_defaults(func=cmd_runs_export)
 
-    f = sub.add_parser("fit", help="fit a transfer law to a RUNS.csv table")
-    f.add_argument("law", choices=["hernandez", "barnett"])
+    f = sub.add_parser("fit", help="fit a law to a RUNS.csv table",
+                       description="scratch: a joint from-scratch law L(N, D) on the scratch rows; hernandez: "
+                                   "D_T = k·D_F^α·N^β in loss space; compare: two sources' α, β, log k differences; "
+                                   "barnett: the transfer-gap law")
+    f.add_argument("law", choices=["scratch", "hernandez", "compare", "barnett"])
     f.add_argument("--runs", required=True)
     f.add_argument("--json", action="store_true")
-    f.add_argument("--bootstrap", type=int, default=1000)
+    f.add_argument("--bootstrap", type=int, default=None,
+                   help="resamples (default: 1000 for scratch, 200 otherwise; seed-cluster resamples for hernandez)")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--form", choices=["chinchilla", "kaplan"], default="chinchilla", help="scratch: the joint form")
+    f.add_argument("--source", default=None, help="hernandez: the source to fit when the table has several")
+    f.add_argument("--sources", nargs=2, default=None, metavar=("A", "B"), help="compare: the two sources")
     f.add_argument("--pretrain-tokens", type=float, default=None,
-                   help="hernandez: the pre-training size p to fit at (default: the p present at the most sizes)")
+                   help="hernandez, compare: the pre-training size p to fit at (default: the p present at the most sizes)")
     f.set_defaults(func=cmd_fit)
 
     st = sub.add_parser("study", help="sweep, fit and add a pair's pages to the book")

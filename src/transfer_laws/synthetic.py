@@ -1,12 +1,129 @@
 """Synthetic runs tables from known constants: the ground truth the fitters are
-tested against (parameter recovery, interval coverage) and the benchmarks time."""
+tested against (parameter recovery, interval coverage) and the benchmarks time.
+
+``design_runs`` mirrors a study design (sizes, grids, seeds) and the noise measured from
+seed replicates; ``hernandez_runs`` and ``barnett_runs`` are the older single-seed
+tables kept for the D_T-space pipeline and the transfer-gap tests.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .laws.barnett import LAWS
+
+
+def _x2_grid(lo: int, hi: int) -> tuple[float, ...]:
+    return tuple(float(2**e) for e in range(int(np.log2(lo)), int(np.log2(hi)) + 1))
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a study trains. Defaults: the planned v2 ``cpu`` design (5 sizes, ×2 grids,
+    3 seeds, a transfer-gap p grid over 3 decades at the two smallest sizes)."""
+
+    sizes: tuple[float, ...] = (6.6e3, 2.5e4, 5.7e4, 1.0e5, 2.3e5)
+    scratch_tokens: tuple[float, ...] = _x2_grid(2048, 1048576)
+    finetune_tokens: tuple[float, ...] = _x2_grid(2048, 131072)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    pretrain_tokens: float = 1.6e7  # the main p, every size
+    gap_sizes: tuple[float, ...] = (6.6e3, 2.5e4)
+    gap_pretrain_tokens: tuple[float, ...] = (1.6e4, 1.3e5, 1.0e6, 4.0e6)
+    gap_finetune_tokens: tuple[float, ...] = (2048.0, 8192.0, 32768.0)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """Noise in nats. ``run``: run-to-run (seed and data subset) at a grid point;
+    ``small``: what it rises to at the smallest size with D ≤ ``small_tokens``;
+    ``eval``: evaluation noise; ``cluster``: an offset shared by every fine-tune of one
+    (size, source, seed), which is what one pre-training seed does; ``cluster_scratch``:
+    the same for from-scratch runs of one (size, seed) (one initialisation)."""
+
+    run: float = 0.03
+    small: float = 0.08
+    small_tokens: float = 16384
+    eval: float = 0.004
+    cluster: float = 0.035
+    cluster_scratch: float = 0.01
+
+    def sd(self, N: np.ndarray, D: np.ndarray, smallest: float) -> np.ndarray:
+        run = np.where((N <= smallest) & (D <= self.small_tokens), self.small, self.run)
+        return np.sqrt(run**2 + self.eval**2)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """L(N, D) = E + A·N^−a + B·D^−b from scratch; fine-tunes at L(N, D_F + k·D_F^α·N^β),
+    pre-trained on the main p; at another p, k is scaled by (p / main p)^``p_exponent``.
+    ``kink_tokens``: a misspecification like the v1 token cap: above this D the curve
+    stops improving as the power law says, adding ``kink_slope``·ln(D/kink_tokens)."""
+
+    E: float = 2.5
+    A: float = 25.0
+    a: float = 0.3
+    B: float = 30.0
+    b: float = 0.3
+    k: float = 80.0
+    alpha: float = 0.2
+    beta: float = 0.4
+    kink_tokens: float | None = None
+    kink_slope: float = 0.05
+    p_exponent: float = 0.3
+
+    def scratch(self, N, D) -> np.ndarray:
+        N, D = np.asarray(N, float), np.asarray(D, float)
+        L = self.E + self.A * N ** (-self.a) + self.B * D ** (-self.b)
+        if self.kink_tokens is not None:
+            L = L + self.kink_slope * np.log(np.maximum(D / self.kink_tokens, 1.0))
+        return L
+
+    def transferred(self, D_F, N, p_ratio: float = 1.0) -> np.ndarray:
+        k = self.k * p_ratio**self.p_exponent
+        return k * np.asarray(D_F, float) ** self.alpha * np.asarray(N, float) ** self.beta
+
+    def finetune(self, N, D_F, p_ratio: float = 1.0) -> np.ndarray:
+        return self.scratch(N, np.asarray(D_F, float) + self.transferred(D_F, N, p_ratio))
+
+
+def design_runs(truth: Truth | None = None, design: Design | None = None, noise: Noise | None = None,
+                seed: int = 0, source: str = "src", target: str = "tgt",
+                budget_tokens: float | None = None, budget_gap: float = 0.05, gap_grid: bool = False) -> pd.DataFrame:
+    """A RUNS table for ``design`` under ``truth`` with ``noise``: from-scratch runs on
+    the scratch grid and fine-tunes at the main p on the D_F grid, every one per seed;
+    ``gap_grid``: also the transfer-gap grid (more p at ``design.gap_sizes``).
+    ``budget_tokens``: runs with D ≥ this ran out of budget (``stopped = budget``) and
+    record a loss ``budget_gap`` nats above their converged one (an upper bound)."""
+    truth, design, noise = truth or Truth(), design or Design(), noise or Noise()
+    rng = np.random.default_rng(seed)
+    smallest = min(design.sizes)
+    rows = []
+    for N in design.sizes:
+        for s in design.seeds:
+            c_scratch = noise.cluster_scratch * rng.standard_normal()
+            c_ft = noise.cluster * rng.standard_normal()
+            for D in design.scratch_tokens:
+                rows.append(("scratch", N, D, np.nan, truth.scratch(N, D) + c_scratch, "", s))
+            for D in design.finetune_tokens:
+                rows.append(("finetune", N, D, design.pretrain_tokens, truth.finetune(N, D) + c_ft, source, s))
+            if gap_grid and N in design.gap_sizes:
+                for p in design.gap_pretrain_tokens:
+                    c_p = noise.cluster * rng.standard_normal()  # its own pre-training run
+                    for D in design.gap_finetune_tokens:
+                        L = truth.finetune(N, D, p / design.pretrain_tokens) + c_p
+                        rows.append(("finetune", N, D, p, L, source, s))
+    df = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "seed"])
+    df["loss"] += noise.sd(df["n_params"].to_numpy(), df["tokens"].to_numpy(), smallest) * rng.standard_normal(len(df))
+    df["target"] = target
+    df["stopped"] = "early_stop"
+    if budget_tokens is not None:
+        cut = df["tokens"] >= budget_tokens
+        df.loc[cut, "stopped"] = "budget"
+        df.loc[cut, "loss"] += budget_gap
+    return df
 
 
 def hernandez_runs(k: float = 30.0, alpha: float = 0.35, beta: float = 0.4,
@@ -32,6 +149,18 @@ def hernandez_runs(k: float = 30.0, alpha: float = 0.35, beta: float = 0.4,
             rows.append({"kind": "finetune", "n_params": N, "tokens": DF, "pretrain_tokens": 1e9,
                          "loss": loss(DF + DT) * (1 + noise * rng.standard_normal())})
     return pd.DataFrame(rows)
+
+
+def chinchilla_runs(params: dict | None = None, sizes=None, tokens=None, noise: float = 0.01,
+                    seed: int = 0) -> pd.DataFrame:
+    """From-scratch runs from L(N, D) = E + A·N^−alpha + B·D^−beta with multiplicative noise."""
+    p = params or {"E": 1.8, "A": 400.0, "B": 400.0, "alpha": 0.34, "beta": 0.28}
+    rng = np.random.default_rng(seed)
+    sizes = sizes if sizes is not None else np.geomspace(1e4, 1e7, 7)
+    tokens = tokens if tokens is not None else np.geomspace(1e5, 1e9, 9)
+    N, D = (a.ravel() for a in np.meshgrid(sizes, tokens))
+    L = (p["E"] + p["A"] * N ** (-p["alpha"]) + p["B"] * D ** (-p["beta"])) * np.exp(noise * rng.standard_normal(len(N)))
+    return pd.DataFrame({"kind": "scratch", "n_params": N, "tokens": D, "pretrain_tokens": np.nan, "loss": L})
 
 
 def barnett_runs(params: dict | None = None, law: str = "barnett", p_grid=None, f_grid=None,

@@ -2,6 +2,19 @@
 
     D_T = k · D_F^α · N^β        (eq. 1.1)
 
+``fit_hernandez`` is the estimate the project stands behind: the law fitted in loss
+space over every run (``hernandez_loss``). Which runs enter any Hernandez fit is decided
+by ``DESIGN_RULES`` alone, rules on the design (never on an outcome), listed once here
+and applied by ``design_rows`` everywhere:
+
+- ``other_p``: fine-tunes pre-trained on another p than the study's main one are left
+  out (the law holds p fixed; the extra p belong to the transfer-gap grid);
+- ``other_source``: fine-tunes of other sources are left out (one source per fit;
+  ``compare_sources`` fits two jointly);
+- censored (``budget``) runs are kept, one-sided (``runs_table.one_sided``).
+
+``fit_dt_space`` is the paper's view, kept for its figures (Fig. 1, 2, App. C): D_E read
+off each size's curve, then a log-linear fit of D_T,
 fitted as ``log D_T = log k + α log D_F + β log N`` by statsmodels OLS (analytic
 intervals, which treat D_T as measured), by statsmodels RLM with Huber's T
 (robust), and with percentile bootstrap intervals. The bootstrap resamples whole
@@ -9,8 +22,12 @@ runs, from-scratch runs within each N and fine-tuned runs, and redoes everything
 downstream (the per-N curves, D_E, the selection, the fit), so its intervals carry
 the uncertainty of the from-scratch curves too; they are the ones we report.
 
-Which points enter is explicit; each rule reports how many points it dropped:
+On top of the design rules it needs rules on the outcome, which is why it is a view and
+not the estimate (log D_T needs D_T > 0, and those survivors are biased); each reports
+how many points it dropped:
 
+- ``censored``: a ``budget`` run's loss is only an upper bound, and the D_T view has no
+  likelihood to make it one-sided in, so it is left out (of the per-size curves too);
 - ``finite``: D_E is finite (the fine-tuned loss is above the from-scratch asymptote);
 - ``positive``: D_T > 0 (the law is a power law in D_T);
 - ``low_data``: D_F ≤ ``low_data_fraction`` · D(N), D(N) being the data N needs to
@@ -48,7 +65,9 @@ class Selection:
 
 def _rules(ed: pd.DataFrame, sel: Selection) -> list[tuple[str, np.ndarray]]:
     """The selection rules in the order they apply: (name, which points pass)."""
-    rules = [("finite", np.isfinite(ed["D_E"].to_numpy(float))), ("positive", (ed["D_T"] > 0).to_numpy())]
+    censored = (ed["stopped"] == "budget").to_numpy() if "stopped" in ed else np.zeros(len(ed), bool)
+    rules = [("censored", ~censored), ("finite", np.isfinite(ed["D_E"].to_numpy(float))),
+             ("positive", (ed["D_T"] > 0).to_numpy())]
     if sel.low_data_fraction is not None:
         rules.append(("low_data", (ed["D_F"] <= sel.low_data_fraction * ed["D_saturate"]).to_numpy()))
     rules.append(("resolvable", (ed["D_T"] / ed["D_F"] >= sel.min_ratio).to_numpy()))
@@ -60,7 +79,7 @@ def _rules(ed: pd.DataFrame, sel: Selection) -> list[tuple[str, np.ndarray]]:
 def drop_reasons(ed: pd.DataFrame, sel: Selection | None = None) -> pd.Series:
     """Why each point is left out of the fit: the first selection rule it fails, or ''
     where the fit uses it. The rules, in order: finite, positive, low_data, resolvable,
-    extrapolated."""
+    extrapolated (and censored first, where the table says which runs are)."""
     reason = np.full(len(ed), "", dtype=object)
     for name, ok in reversed(_rules(ed, sel or Selection())):  # the first failing rule wins
         reason[~ok] = name
@@ -100,28 +119,76 @@ def main_pretrain_tokens(table: pd.DataFrame) -> float | None:
     return float(max(sizes.index, key=lambda p: (sizes[p], p)))
 
 
-@single_threaded
-def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
-                  robust: bool = False, pretrain_tokens: float | None = None) -> FitResults:
-    """Fit D_T = k·D_F^α·N^β to a runs table (path, DataFrame) or to an effective-data frame.
+DESIGN_RULES = ("other_p", "other_source")
 
-    The law holds p fixed: fine-tuned runs at other pre-training sizes than
-    ``pretrain_tokens`` (default: ``main_pretrain_tokens``) are left out, and counted."""
+
+def design_rows(table: pd.DataFrame, pretrain_tokens: float | None = None,
+                sources: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, int], float | None, list[str]]:
+    """Apply ``DESIGN_RULES`` to a ``read_runs`` table: (rows kept, how many each rule
+    left out, the p fitted at, the sources fitted). ``sources`` None: the table must
+    hold one source."""
+    ft = table["kind"] == "finetune"
+    if not ft.any():
+        raise InputError("the runs table has no finetune runs.")
+    have_sources = sorted(table.loc[ft, "source"].unique())
+    if sources is None:
+        if len(have_sources) > 1:
+            raise InputError(f"the fine-tuned runs come from {len(have_sources)} sources ({', '.join(have_sources)}); "
+                             f"choose one (--source), or compare two with compare_sources.")
+        sources = have_sources
+    unknown = [s for s in sources if s not in have_sources]
+    if unknown:
+        raise InputError(f"no fine-tuned run has source {', '.join(map(repr, unknown))}; the runs have "
+                         f"{', '.join(map(repr, have_sources))}.")
+    p = main_pretrain_tokens(table[~ft | table["source"].isin(sources)]) if pretrain_tokens is None else float(pretrain_tokens)
+    if not (table.loc[ft, "pretrain_tokens"] == p).any():
+        have = ", ".join(f"{v:,.0f}" for v in sorted(table.loc[ft, "pretrain_tokens"].unique()))
+        raise InputError(f"no fine-tuned run has pretrain_tokens = {p:,.0f}; the runs have {have}.")
+    other_source = ft & ~table["source"].isin(sources)
+    other_p = ft & ~other_source & (table["pretrain_tokens"] != p)
+    kept = table[~other_source & ~other_p].reset_index(drop=True)
+    return kept, {"other_p": int(other_p.sum()), "other_source": int(other_source.sum())}, p, list(sources)
+
+
+def fit_hernandez(runs, source: str | None = None, pretrain_tokens: float | None = None, n_boot: int = 200,
+                  seed: int = 0, profile: bool = True) -> FitResults:
+    """Fit D_T = k·D_F^α·N^β in loss space to a runs table (path or DataFrame), over
+    every run the design rules keep; ``ci95`` is the profile-likelihood interval, the
+    seed-cluster bootstrap is reported beside it (``hernandez_loss``)."""
+    from .hernandez_loss import fit_hernandez_loss
+
+    rows, left_out, p, sources = design_rows(read_runs(runs), pretrain_tokens, None if source is None else [source])
+    fit = fit_hernandez_loss(rows, sources[0], n_boot=n_boot, seed=seed, profile=profile)
+    fit.info.update({"pretrain_tokens": p, "left out": left_out})
+    return fit
+
+
+def compare_sources(runs, source_a: str, source_b: str, pretrain_tokens: float | None = None,
+                    n_boot: int = 200, seed: int = 0) -> FitResults:
+    """α, β and log k of source A minus source B (same target), from one joint fit; the
+    intervals are of the differences, never an overlap of two intervals."""
+    from .hernandez_loss import compare_loss_space
+
+    rows, left_out, p, _ = design_rows(read_runs(runs), pretrain_tokens, [source_a, source_b])
+    fit = compare_loss_space(rows, source_a, source_b, n_boot=n_boot, seed=seed)
+    fit.info.update({"pretrain_tokens": p, "left out": left_out})
+    return fit
+
+
+@single_threaded
+def fit_dt_space(runs, selection: Selection | None = None, n_boot: int = 1000, seed: int = 0,
+                 robust: bool = False, pretrain_tokens: float | None = None) -> FitResults:
+    """The paper's view: D_T = k·D_F^α·N^β fitted by OLS on log D_T, to a runs table
+    (path, DataFrame; the same design rules as ``fit_hernandez``) or to an
+    effective-data frame. Biased by its outcome rules: for the paper's figures only."""
     sel = selection or Selection()
     table = None
     other_p = 0
     if isinstance(runs, pd.DataFrame) and "D_T" in runs:
         df = runs
     else:
-        table = read_runs(runs)
-        p = main_pretrain_tokens(table) if pretrain_tokens is None else float(pretrain_tokens)
-        ft = table["kind"] == "finetune"
-        if p is not None and not (table.loc[ft, "pretrain_tokens"] == p).any():
-            have = ", ".join(f"{v:,.0f}" for v in sorted(table.loc[ft, "pretrain_tokens"].unique()))
-            raise InputError(f"no fine-tuned run has pretrain_tokens = {p:,.0f}; the runs have {have}.")
-        keep = ~ft | (table["pretrain_tokens"] == p)
-        other_p = int((~keep).sum())
-        table = table[keep].reset_index(drop=True)
+        table, left_out, p, _ = design_rows(read_runs(runs), pretrain_tokens)
+        other_p = left_out["other_p"]
         curves = fit_curves(table)
         df = effective_data(table, curves)
     pts, dropped = select_points(df, sel)
@@ -162,8 +229,8 @@ def fit_hernandez(runs, selection: Selection | None = None, n_boot: int = 1000, 
         "robust_params": _to_params(rlm.params),
         "used": pts[["n_params", "D_F", "pretrain_tokens", "loss", "D_E", "D_T"]].to_dict("records"),
     }
-    return FitResults("hernandez", params, pd.DataFrame(boots) if boots else None, ols_ci, info,
-                      lambda p, D_F, N: predict_dt(p, D_F, N))
+    return FitResults("hernandez_dt_space", params, pd.DataFrame(boots) if boots else None, ols_ci, info,
+                      predict_dt)
 
 
 def _bootstrap_runs(table: pd.DataFrame, curves: dict, sel: Selection, n_boot: int,
@@ -171,6 +238,7 @@ def _bootstrap_runs(table: pd.DataFrame, curves: dict, sel: Selection, n_boot: i
     """Resample runs (from-scratch runs within each N, fine-tuned runs overall) and
     redo curves -> D_E -> selection -> fit on each resample. Plain numpy: this loop
     runs 1,000 times."""
+    table = table[table["stopped"] != "budget"]  # the "censored" rule, as in _rules
     s = table[table["kind"] == "scratch"]
     sN, sD, sL = (s[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
     f = table[table["kind"] == "finetune"]

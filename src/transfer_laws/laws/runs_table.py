@@ -10,8 +10,15 @@ Columns (one row per finished run):
 ``loss``            best held-out target loss (nats/token, early-stopped)
 ``source``          optional: pre-training distribution
 ``target``          optional: target distribution
-``seed``            optional
+``seed``            optional (default 0): runs that share a seed form one cluster (a
+                    fine-tune with seed s starts from the pre-training run with seed s)
+``stopped``         optional: ``early_stop`` (default) or ``budget``
 ==================  =========================================================
+
+Censored runs, the one rule every fit applies: a ``budget`` run ran out of its token
+budget while still improving, so its converged loss is at most the recorded one. It is
+never fitted as a measurement; it enters every likelihood ONE-SIDED: it adds to the loss
+only where the fitted loss is above its recorded upper bound (``one_sided``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,13 @@ import pandas as pd
 from ..errors import InputError
 
 REQUIRED = ["kind", "n_params", "tokens", "pretrain_tokens", "loss"]
+STOPPED = ("early_stop", "budget")
+
+
+def one_sided(resid: np.ndarray, censored: np.ndarray) -> np.ndarray:
+    """Residuals (fitted − recorded) with the censoring rule applied: a censored run's
+    recorded loss is an upper bound, so it counts only when the fit is above it."""
+    return np.where(censored, np.maximum(resid, 0.0), resid)
 
 
 def read_runs(path_or_frame: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -66,4 +80,11 @@ def read_runs(path_or_frame: str | Path | pd.DataFrame) -> pd.DataFrame:
         df[col] = df[col].fillna("").astype(str)
     if "seed" not in df.columns:
         df["seed"] = 0
+    df["seed"] = df["seed"].fillna(0)
+    if "stopped" not in df.columns:
+        df["stopped"] = "early_stop"
+    df["stopped"] = df["stopped"].fillna("early_stop").astype(str)
+    bad_stop = set(df["stopped"]) - set(STOPPED)
+    if bad_stop:
+        raise InputError(f"{name}: unknown stopped value(s) {', '.join(sorted(bad_stop))}; use early_stop or budget.")
     return df.reset_index(drop=True)

@@ -6,11 +6,8 @@ from-scratch curve of that N reaches a given loss. Where a size has too few poin
 for three constants, or the fit fails, a monotone interpolation of log-loss against
 log D is used instead (``method == 'interpolate'``), which cannot extrapolate.
 
-Joint forms, for comparison (Hernandez et al. report that the first fits their
-Python runs poorly, which is why D_E comes from each N's own curve):
-
-- Kaplan et al. 2020: ``L(N, D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D``
-- Chinchilla (Hoffmann et al. 2022): ``L(N, D) = E + A·N^(−a) + B·D^(−b)``
+The joint forms (Kaplan, Chinchilla) and the held-out comparison of every candidate
+are in ``scratch_law``.
 """
 
 from __future__ import annotations
@@ -182,6 +179,8 @@ def fit_curve(D: np.ndarray, L: np.ndarray, n_params: float, start: ScratchCurve
 def fit_curves(runs: pd.DataFrame, starts: dict[float, ScratchCurve] | None = None) -> dict[float, ScratchCurve]:
     """One curve per model size from the scratch rows of a runs table (seeds averaged)."""
     s = runs[runs["kind"] == "scratch"]
+    if "stopped" in s:  # the D_T view has no likelihood to make a censored run one-sided in: left out
+        s = s[s["stopped"] != "budget"]
     if s.empty:
         raise InputError("the runs table has no scratch runs; D_E needs a from-scratch curve for each N.")
     curves = {}
@@ -192,62 +191,3 @@ def fit_curves(runs: pd.DataFrame, starts: dict[float, ScratchCurve] | None = No
         loss = np.bincount(inv, weights=L[m]) / np.bincount(inv)  # seeds averaged
         curves[float(n)] = fit_curve(d, loss, n, start=(starts or {}).get(float(n)))
     return curves
-
-
-@dataclass
-class JointFit:
-    form: str
-    params: dict[str, float]
-    rmse_log: float  # RMS of log-loss residuals
-    predict: object
-
-    def __call__(self, N, D):
-        return self.predict(np.asarray(N, float), np.asarray(D, float))
-
-
-def _fit_joint(form, N, D, L, x0s, unpack, model) -> JointFit:
-    def resid(x):
-        with np.errstate(all="ignore"):
-            r = np.log(model(unpack(x), N, D)) - np.log(L)
-        return np.nan_to_num(r, nan=10.0, posinf=10.0, neginf=10.0)
-
-    best = None
-    for x0 in x0s:
-        try:
-            r = least_squares(resid, x0=x0, loss="huber", f_scale=0.01, max_nfev=4000)
-        except (ValueError, FloatingPointError):
-            continue
-        if best is None or r.cost < best.cost:
-            best = r
-    p = unpack(best.x)
-    return JointFit(form, p, float(np.sqrt(np.mean(resid(best.x) ** 2))), lambda n, d: model(p, n, d))
-
-
-def fit_kaplan(runs: pd.DataFrame) -> JointFit:
-    s = runs[runs["kind"] == "scratch"]
-    N, D, L = (s[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
-
-    def model(p, N, D):
-        return ((p["N_c"] / N) ** (p["alpha_N"] / p["alpha_D"]) + p["D_c"] / D) ** p["alpha_D"]
-
-    def unpack(x):
-        return {"N_c": np.exp(x[0]), "alpha_N": np.exp(x[1]), "D_c": np.exp(x[2]), "alpha_D": np.exp(x[3])}
-
-    x0s = [[np.log(nc), np.log(an), np.log(dc), np.log(ad)]
-           for nc in (1e8, 1e12) for an in (0.07, 0.3) for dc in (1e6, 1e10) for ad in (0.1, 0.4)]
-    return _fit_joint("kaplan", N, D, L, x0s, unpack, model)
-
-
-def fit_chinchilla(runs: pd.DataFrame) -> JointFit:
-    s = runs[runs["kind"] == "scratch"]
-    N, D, L = (s[c].to_numpy(float) for c in ("n_params", "tokens", "loss"))
-
-    def model(p, N, D):
-        return p["E"] + p["A"] * N ** (-p["a"]) + p["B"] * D ** (-p["b"])
-
-    def unpack(x):
-        return {"E": np.exp(x[0]), "A": np.exp(x[1]), "a": np.exp(x[2]), "B": np.exp(x[3]), "b": np.exp(x[4])}
-
-    x0s = [[np.log(e * L.min()), np.log(A), np.log(a), np.log(B), np.log(b)]
-           for e in (0.3, 0.7) for A in (10.0, 1000.0) for a in (0.2, 0.5) for B in (10.0, 1000.0) for b in (0.2, 0.5)]
-    return _fit_joint("chinchilla", N, D, L, x0s, unpack, model)
