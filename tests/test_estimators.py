@@ -211,3 +211,9 @@ def test_fits_survive_the_book_cache(tmp_path):
     for fit in (fit_scratch_law(chinchilla_runs(), n_boot=0), fit_barnett(barnett_runs(), n_boot=0)):
         cached = cached_fit(tmp_path, fit.law, pd.DataFrame({"x": [1]}), lambda t, f=fit: f)
         assert np.allclose(cached.predict(np.array([1e5]), np.array([1e6])), fit.predict(np.array([1e5]), np.array([1e6])))
+
+
+def test_the_synthetic_design_is_the_committed_cpu_profile():
+    from transfer_laws.synthetic import Design
+
+    assert Design.from_profile("cpu") == Design()

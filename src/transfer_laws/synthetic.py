@@ -22,17 +22,35 @@ def _x2_grid(lo: int, hi: int) -> tuple[float, ...]:
 
 @dataclass(frozen=True)
 class Design:
-    """What a study trains. Defaults: the planned v2 ``cpu`` design (5 sizes, ×2 grids,
-    3 seeds, a transfer-gap p grid over 3 decades at the two smallest sizes)."""
+    """What a study trains. Defaults: the committed v2 ``cpu`` profile (5 sizes of ≥ 2
+    layers, ×2 from-scratch grid, D_F on it, 3 seeds, the p grid over 2.6 decades at the
+    two smallest sizes); ``Design.from_profile`` reads any profile."""
 
-    sizes: tuple[float, ...] = (6.6e3, 2.5e4, 5.7e4, 1.0e5, 2.3e5)
-    scratch_tokens: tuple[float, ...] = _x2_grid(2048, 1048576)
-    finetune_tokens: tuple[float, ...] = _x2_grid(2048, 131072)
+    sizes: tuple[float, ...] = (6592.0, 25472.0, 56640.0, 100096.0, 233680.0)
+    scratch_tokens: tuple[float, ...] = _x2_grid(2048, 524288)
+    finetune_tokens: tuple[float, ...] = (2048.0, 8192.0, 32768.0, 65536.0)
     seeds: tuple[int, ...] = (0, 1, 2)
-    pretrain_tokens: float = 1.6e7  # the main p, every size
-    gap_sizes: tuple[float, ...] = (6.6e3, 2.5e4)
-    gap_pretrain_tokens: tuple[float, ...] = (1.6e4, 1.3e5, 1.0e6, 4.0e6)
+    pretrain_tokens: float = 4194304.0  # the main p, every size
+    gap_sizes: tuple[float, ...] = (6592.0, 25472.0)
+    gap_pretrain_tokens: tuple[float, ...] = (32768.0, 131072.0, 524288.0, 2097152.0, 12582912.0)
     gap_finetune_tokens: tuple[float, ...] = (2048.0, 8192.0, 32768.0)
+
+    @classmethod
+    def from_profile(cls, name: str, vocab_size: int = 1024) -> "Design":
+        """The design a profile plans, with N as the family instantiates it."""
+        from .model import build_model, count_non_embedding, shape_for
+        from .study import load_profile
+
+        prof = load_profile(name)
+        n_of = {n: float(count_non_embedding(build_model(shape_for(n, vocab_size, prof["n_ctx"]))))
+                for n in prof["sizes"]}
+        pt = prof["pretrain_tokens"]
+        return cls(sizes=tuple(n_of[n] for n in prof["sizes"]),
+                   scratch_tokens=tuple(map(float, prof["scratch_tokens"])),
+                   finetune_tokens=tuple(map(float, prof["finetune_tokens"])), seeds=tuple(prof["seeds"]),
+                   pretrain_tokens=float(pt["main"]), gap_sizes=tuple(n_of[n] for n in pt["grid_size"]),
+                   gap_pretrain_tokens=tuple(map(float, pt["grid"])),
+                   gap_finetune_tokens=tuple(map(float, pt["grid_finetune_tokens"])))
 
 
 @dataclass(frozen=True)

@@ -369,7 +369,7 @@ def train(
     progress: bool = True,
 ) -> TrainResult:
     """Train one from-scratch or fine-tuning run by the schedule rule above; return its
-    test loss (per document too), the curve and the kept weights."""
+    test loss (per document too) and its curve. ``model`` ends with the kept weights."""
     D = len(train_tokens)
     if D < n_ctx + 1:
         raise ValueError(f"a dataset of {D} tokens is shorter than one context window ({n_ctx + 1})")
