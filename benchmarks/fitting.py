@@ -25,8 +25,8 @@ from transfer_laws.synthetic import Truth, barnett_runs, chinchilla_runs, design
 
 SCENARIOS = {
     "right model": (Truth(), {}),
-    "kink above D = 262k (misspecified)": (Truth(kink_tokens=262144), {}),
-    "runs at D ≥ 524k censored (budget, +0.05 nats)": (Truth(), {"budget_tokens": 524288, "budget_gap": 0.05}),
+    "kink above D = 131k (misspecified)": (Truth(kink_tokens=131072), {}),
+    "runs at D ≥ 262k censored (budget, +0.05 nats)": (Truth(), {"budget_tokens": 262144, "budget_gap": 0.05}),
 }
 
 

@@ -27,7 +27,7 @@ class Design:
     two smallest sizes); ``Design.from_profile`` reads any profile."""
 
     sizes: tuple[float, ...] = (6592.0, 25472.0, 56640.0, 100096.0, 233680.0)
-    scratch_tokens: tuple[float, ...] = _x2_grid(2048, 524288)
+    scratch_tokens: tuple[float, ...] = _x2_grid(2048, 262144)
     finetune_tokens: tuple[float, ...] = (2048.0, 8192.0, 32768.0, 65536.0)
     seeds: tuple[int, ...] = (0, 1, 2)
     pretrain_tokens: float = 4194304.0  # the main p, every size
