@@ -182,3 +182,26 @@ def test_claims_page_executes_without_records_and_says_what_is_missing(fixture_d
     text = json.dumps(nbformat.read(out, as_version=4))
     assert "can't tell" in text and "no fine-tuned runs yet" in text
     assert EQUIVALENCE_MARGIN == pytest.approx(0.084)
+
+
+# -- the precision outlook of Table 1 ---------------------------------------------------
+
+def test_width_outlook_shrinks_with_seeds_and_names_the_seeds_for_the_target():
+    from transfer_laws.precision import lever_arm, seed_noise, width_outlook
+    from transfer_laws.study import load_profile
+
+    runs = design_runs(Truth(), seed=1)
+    fit = fit_hernandez(runs, n_boot=0)
+    w = width_outlook(fit, runs).set_index("exponent")
+    for name in ("alpha", "beta"):
+        r = w.loc[name]
+        assert r["width at 3 seeds"] > r["width at 5 seeds"] > r["width at 10 seeds"]
+        # at the seeds the runs have, the projection is about the measured interval
+        assert r["width at 3 seeds"] == pytest.approx(r["width"], rel=0.5)
+        assert r["meets target"] == (r["width"] <= 0.3)
+    noise = seed_noise(runs)
+    assert set(noise["kind"]) == {"scratch", "finetune"} and (noise["seeds"] == 3).all()
+    big = noise[noise["N"] > noise["N"].min()]
+    assert np.sqrt(np.mean(big["sigma"] ** 2)) == pytest.approx(Noise().run, rel=0.3)  # the truth's run noise
+    arm = lever_arm(load_profile("cpu"), load_profile("gpu"))
+    assert arm["beta"] > 1 and arm["alpha"] > 1  # the gpu design spans more of ln N and ln D_F

@@ -35,7 +35,7 @@ def seed_noise(runs: pd.DataFrame) -> pd.DataFrame:
     seeds = ok.groupby(["kind", "n_params", "tokens"])["seed"].nunique()
     c = model.cells
     return pd.DataFrame({
-        "kind": c["kind"], "N": c["n_params"], "D": c["tokens"],
+        "kind": c["kind"], "N": c["n_params"].astype(int), "D": c["tokens"].astype(int),
         "seeds": [int(seeds.get((k, n, d), 0)) for k, n, d in zip(c["kind"], c["n_params"], c["tokens"])],
         "sigma": np.sqrt(c["var"].to_numpy()),
         "cluster_sigma": [model.cluster_sd(k) for k in c["kind"]],
@@ -54,15 +54,14 @@ def width_outlook(fit, runs: pd.DataFrame, target: float = WIDTH_TARGET, max_see
     it meets ``target``, the width projected at 3, 5, 10 seeds per point, and the fewest
     seeds at which the projection meets the target (inf if none up to ``max_seeds``)."""
     ci = fit.conf_int()
-    se = fit.bse
-    phi = max(1.0, float(fit.info.get("dispersion", 1.0)))
+    se = fit.bse  # from the curvature, already scaled by max(1, φ)
     sizes = read_runs(runs)
     n_sizes = int(sizes.loc[sizes["kind"] == "finetune", "n_params"].nunique())
     s_now = effective_seeds(runs)
 
     def projected(name: str, seeds: float) -> float:
         nu = max((seeds - 1) * n_sizes, 1.0)
-        return 2 * math.sqrt(float(f_dist.ppf(0.95, 1, nu)) * phi) * float(se[name]) * math.sqrt(s_now / seeds)
+        return 2 * math.sqrt(float(f_dist.ppf(0.95, 1, nu))) * float(se[name]) * math.sqrt(s_now / seeds)
 
     rows = []
     for name in ("alpha", "beta"):
