@@ -69,6 +69,8 @@ display(summary)
 def interval(r: pd.Series) -> str:
     if not np.isfinite(r["estimate"]):
         return "not measured"
+    if np.isnan(r["low"]) and np.isnan(r["high"]):
+        return f"{r['estimate']:.3g}"
     ends = [f"{v:.3g}" if np.isfinite(v) else ("−∞" if i == 0 else "+∞") if not np.isnan(v) else "–"
             for i, v in enumerate((r["low"], r["high"]))]
     return f"{r['estimate']:.3g} [{ends[0]}, {ends[1]}]"

@@ -371,7 +371,8 @@ def gap_claims(gaps: pd.DataFrame, studies: dict) -> list[Claim]:
     decide = "" if v != CANT_TELL else (
         f"{len(at)} pair(s) bounded at that size; the intervals allow ratios from {at_least:.2g} to {at_most:.2g}: "
         "narrower G intervals (a p grid that reaches saturation) or more pairs would.")
-    out = [Claim("gap_spread", label, v, "the least ratio of G the intervals allow between two pairs",
+    out = [Claim("gap_spread", label, v, "ratio of G between the two most different pairs: least and most the "
+                 "intervals allow",
                  at_least, at_least, at_most, spread_test, evidence, decide)]
     common = None
     for _, r in at.iterrows():
@@ -386,8 +387,9 @@ def gap_claims(gaps: pd.DataFrame, studies: dict) -> list[Claim]:
         f"{len(ok)} pair(s) with bounded G and a measured multiplier; at least {MIN_RANK_PAIRS} are needed for any "
         "ranking to reach p < 0.05: more pairs with bounded G at one size would." if len(ok) < MIN_RANK_PAIRS else
         f"ρ = {rho:.2f} with one-sided p = {p:.2g}: more pairs would.")
-    out.append(Claim("gap_worth", label, v, "Spearman ρ of G vs D_E/D_F (one-sided p in the `high` column)",
-                     rho, math.nan, p, worth_test, evidence, decide))
+    out.append(Claim("gap_worth", label, v, f"Spearman ρ of G vs D_E/D_F over {len(ok)} pair(s)"
+                     + (f", one-sided p = {p:.2g}" if np.isfinite(p) else ""), rho, math.nan, math.nan, worth_test,
+                     evidence, decide))
     return out
 
 
