@@ -38,6 +38,7 @@ from transfer_laws.book import check_parameters, study_slug
 from transfer_laws.claims import CLAIMS, EQUIVALENCE_MARGIN, assess, compute_claims
 from transfer_laws.gap import gap_table, study_gap_fits
 
+pd.set_option("display.max_colwidth", None)  # the rules and "what would decide it" are read in full
 studies = json.loads(studies)
 loaded, slugs, gap_fits = [], {}, []
 for i, s in enumerate(studies):
