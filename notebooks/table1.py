@@ -34,12 +34,10 @@ from IPython.display import Markdown, display
 from transfer_laws import figures
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
+from transfer_laws.claims import PAPER_TABLE1
 
-PAPER = [  # Hernandez et al. (2021), Table 1: characters, models up to 1e9 parameters
-    {"pair": "text → python (paper)", "k": 1.9e4, "alpha": 0.18, "beta": 0.38, "ours": False},
-    {"pair": "50% text + 50% non-python code → python (paper)", "k": 2.1e5, "alpha": 0.096, "beta": 0.38, "ours": False},
-]
-rows, missing, runs_of = [], [], {}
+PAPER = [{**{k: r[k] for k in ("pair", "k", "alpha", "beta")}, "ours": False} for r in PAPER_TABLE1]
+rows, missing, runs_of, fits_of = [], [], {}, {}
 for s in json.loads(studies):
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
     sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=200)
@@ -49,6 +47,7 @@ for s in json.loads(studies):
         continue
     h, ci = sd.hernandez, sd.hernandez.conf_int()
     runs_of[pair] = sd.main_runs
+    fits_of[(s["source"], s["target"])] = (pair, sd)
     rows.append({"pair": pair, "source": s["source"], "target": s["target"], "ours": True,
                  "points": h.info["n_finetune"],
                  **{k: h.params[k] for k in ("k", "alpha", "beta")},
@@ -84,6 +83,7 @@ if len(ours):
 
 # %%
 from transfer_laws.errors import InputError
+from transfer_laws.analysis import cached_fit
 from transfer_laws.laws import compare_sources
 
 
@@ -102,7 +102,8 @@ for a, b in pairs:
     rb = runs_of[b["pair"]]
     both = pd.concat([runs_of[a["pair"]], rb[rb["kind"] == "finetune"]], ignore_index=True)
     try:
-        d = compare_sources(both, a["source"], b["source"], n_boot=200)
+        d = cached_fit(results, "compare_sources", both, compare_sources, source_a=a["source"],
+                       source_b=b["source"], n_boot=0)  # the same fit the claims page reads
     except InputError as e:
         lines.append(f"- **{a['pair']}** vs **{b['pair']}**: no joint fit yet ({e}).")
         continue
@@ -118,3 +119,65 @@ for a, b in pairs:
     lines.append(f"- **{a['pair']}** (A) vs **{b['pair']}** (B): " + "; ".join(parts) + "." + closer)
 display(Markdown("\n".join(lines) if lines else
                  "Comparing sources needs fitted studies of at least two sources with the same target."))
+
+# %% [markdown]
+# ## How precise: the 0.3-width target
+# Issue 13 asks for 95% intervals of α and of β each at most 0.3 wide for english →
+# python and english+code → python. Where a width is over the target, the projection
+# says how many seeds per point would meet it: the standard error of a noise-limited
+# exponent falls as 1/√seeds, and the profile threshold F(1, ν)·max(1, φ) falls as the
+# degrees of freedom ν = (seeds − 1) × sizes behind the seed noise grow; the fit's
+# dispersion φ and the design are kept as they are (`transfer_laws.precision`). A wider
+# design narrows the interval at the same noise in proportion to the spread of ln N (β)
+# and of ln D_F (α): the gpu profile's factor is given beside it.
+
+# %%
+import numpy as np
+
+from transfer_laws.precision import WIDTH_TARGET, lever_arm, seed_noise, width_outlook
+from transfer_laws.study import load_profile
+
+TARGET_PAIRS = [("english", "python"), ("english+code", "python")]
+arm = lever_arm(load_profile("cpu"), load_profile("gpu"))
+outlook = []
+for src, tgt in TARGET_PAIRS:
+    if (src, tgt) not in fits_of:
+        outlook.append(f"- **{src} → {tgt}**: not fitted yet, so the target cannot be checked "
+                       f"({'no study in the book' if not any(s['source'] == src and s['target'] == tgt for s in json.loads(studies)) else 'too few runs'}).")
+        continue
+    pair, sd = fits_of[(src, tgt)]
+    w = width_outlook(sd.hernandez, sd.main_runs)
+    display(Markdown(f"**{pair}**"))
+    display(w.round(4))
+    for _, r in w.iterrows():
+        sym = "α" if r["exponent"] == "alpha" else "β"
+        if r["meets target"]:
+            outlook.append(f"- **{pair}**, {sym}: width {r['width']:.3f} ≤ {WIDTH_TARGET}: **target met**.")
+            continue
+        width = "unbounded" if not np.isfinite(r["width"]) else f"{r['width']:.3f}"
+        seeds = (f"about {r['seeds for target']:.0f} seeds per point would meet it (now {r['seeds now']:.2g})"
+                 if np.isfinite(r["seeds for target"]) else "no number of seeds up to 100 would, at this design")
+        outlook.append(f"- **{pair}**, {sym}: width {width} > {WIDTH_TARGET}: **target not met**; by the projection "
+                       f"{seeds}; the gpu profile's wider design would narrow it about {arm[r['exponent']]:.2g}× at "
+                       f"the same noise.")
+display(Markdown("\n".join(outlook)))
+
+# %% [markdown]
+# ### The seed noise behind it
+# σ: the run-to-run spread of the test loss between seeds at one (N, D), in nats, from
+# the replicate runs (2 or more seeds finished); σ_c: the offset shared by every run of
+# one (size, seed), which for fine-tunes is what one pre-training run does to all of
+# them, and which limits β.
+
+# %%
+for src, tgt in TARGET_PAIRS:
+    if (src, tgt) in fits_of:
+        pair, sd = fits_of[(src, tgt)]
+        noise = seed_noise(sd.main_runs)
+        if noise.empty:
+            display(Markdown(f"**{pair}**: no point has 2 finished seeds yet: no seed noise measured."))
+            continue
+        display(Markdown(f"**{pair}**: σ per kind, N and D (nats)"))
+        display(noise.pivot_table(index=["kind", "N"], columns="D", values="sigma").round(4))
+        display(Markdown("σ_c: " + ", ".join(f"{k} {v:.4f} nats" for k, v in
+                                             noise.groupby("kind")["cluster_sigma"].first().items())))

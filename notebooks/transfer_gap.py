@@ -38,26 +38,26 @@ from IPython.display import Markdown, display
 from transfer_laws import figures
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
-from transfer_laws.errors import InputError
-from transfer_laws.laws import allocation_curve, compare_laws, fit_barnett
+from transfer_laws.gap import gap_table, study_gap_fits
+from transfer_laws.laws import allocation_curve, compare_laws
 
 studies = json.loads(studies)
-fits, rows, alloc = {}, [], []
+fits, rows, alloc, gap_fits = {}, [], [], []
 for s in studies:
     check_parameters(s["source"], s["target"], s["profile"], data_dir)
     sd = load_study(s["source"], s["target"], s["profile"], results, data_dir)  # the cached study fit
-    ft = sd.runs[sd.runs["kind"] == "finetune"]
-    pair = f"{s['source']} → {s['target']} ({s['profile']})"
-    # the law has no N term: it is fitted at every size that has a grid of p
-    p_count = ft.groupby("n_params")["pretrain_tokens"].nunique()
-    for n in [n for n, c in p_count.items() if c >= 2] or [None]:
-        label = f"{pair}, N = {n:,.0f}" if n else pair
-        try:
-            fit = fit_barnett(ft, n_boot=0, profile=True, n_params=n)
-        except InputError as e:
-            display(Markdown(f"**{label}: not reproduced yet.** {e}"))
+    # the law has no N term: it is fitted at every size that has a grid of p (cached: the claims page reads the same)
+    these = study_gap_fits(sd, results)
+    if not these:
+        display(Markdown(f"**{sd.name}: not reproduced yet.** No model size has fine-tunes at two or more values "
+                         f"of p ({len(sd.records)} of {sd.planned} planned runs)."))
+    gap_fits += these
+    for g in these:
+        label = f"{g.pair}, N = {g.n_params:,.0f}"
+        if g.fit is None:
+            display(Markdown(f"**{label}: not reproduced yet.** {g.note}"))
             continue
-        pts = ft[ft["n_params"] == fit.info["n_params_model"]]
+        fit, pts = g.fit, g.points
         fits[label] = (sd, fit, pts)
         ci = fit.conf_int(method="profile")
         searched = {k: (t["value"].min(), t["value"].max()) for k, t in fit.info["profiles"].items()}
@@ -67,13 +67,17 @@ for s in studies:
                      **{f"{k}_high": ci.loc[k, 1] for k in fit.params.index},
                      **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
                      **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
+                     "G bounded": g.bounded,
                      "RMSE(log L)": fit.info["rmse_log_loss"],
                      "curvature in ln p": fit.info["curvature_test"]["verdict"],
                      "curvature p-value": fit.info["curvature_test"]["p_value"]})
+        if not g.bounded:  # where G is not bounded, neither is the shape of the allocation
+            continue
         p_range = (pts["pretrain_tokens"].min(), pts["pretrain_tokens"].max())
         budgets = np.geomspace(price_pretrain * p_range[0] + price_finetune * pts["tokens"].min(),
                                10 * (price_pretrain * p_range[1] + price_finetune * pts["tokens"].max()), 25)
         alloc.append(allocation_curve(fit, budgets, price_pretrain, price_finetune).assign(pair=label))
+gaps = gap_table(gap_fits)
 ready = bool(rows)
 if not ready:
     display(Markdown("**No pair has enough runs yet** (the law needs fine-tuned runs over at least two "
@@ -108,23 +112,39 @@ if ready:
     for k in ("A", "alpha", "G", "beta", "E"):
         pretty[k] = [interval(*r) for r in zip(*(table[f"{k}{x}"] for x in ("", "_low", "_high", "_searched_low",
                                                                         "_searched_high")))]
+    pretty["G bounded"] = np.where(table["G bounded"], "both ends", "no")
     pretty["RMSE(log L)"] = table["RMSE(log L)"].round(4)
     pretty["curvature in ln p (test before G)"] = [
         v if p is None else f"{v} (one-sided p = {p:.2g})"
         for v, p in zip(table["curvature in ln p"], table["curvature p-value"])]
     display(pretty)
-    open_g = table[(table["G_low"] <= 0) | ~np.isfinite(table["G_high"])]["pair"].tolist()
+    n_pairs = gaps["pair"].nunique()
+    bounded_pairs = sorted(gaps.loc[gaps["bounded"], "pair"].unique())
+    display(Markdown(f"**G is bounded on both sides for {len(bounded_pairs)} of {n_pairs} pair(s)** "
+                     f"(at one model size or more; {int(gaps['bounded'].sum())} of {len(gaps)} (pair, size) fits)"
+                     + (f": {', '.join(bounded_pairs)}." if bounded_pairs else ".")))
+    open_g = table.loc[~table["G bounded"], "pair"].tolist()
     if open_g:
         display(Markdown(
             f"**The data do not bound G for {', '.join(open_g)}.** Any G in the dashed range fits the runs "
             "as well as the estimate: none of the pre-training sizes comes close enough to saturating the "
             "target loss to say how much of the gap pre-training could never close, so G trades off against "
-            "A and α (the form with G = 0 fits about as well: alternative forms, below). A ranking by G is "
-            "only as good as these intervals; more pre-training data per pair "
-            "(a wider p grid) is what would bound them."))
+            "A and α (the form with G = 0 fits about as well: alternative forms, below). These fits are left out of "
+            "the ranking and of the allocation; more pre-training data per pair (a wider p grid) is what would "
+            "bound them."))
+    ranked = table[table["G bounded"]]
+    if len(ranked):
+        display(Markdown("**Pairs ranked by G**, bounded fits only (smallest gap first: pre-training substitutes "
+                         "for target data most cheaply there):"))
+        display(pd.DataFrame({"rank": range(1, len(ranked) + 1), "pair": ranked["pair"].to_numpy(),
+                              "G [95% interval]": [f"{g:.3g} [{lo:.3g}, {hi:.3g}]" for g, lo, hi in
+                                                   zip(ranked["G"], ranked["G_low"], ranked["G_high"])]}))
+    else:
+        display(Markdown("**No ranking by G yet**: no fit bounds G on both sides."))
     figures.show(figures.gap_ranking(table), "gap-ranking",
                  "Made by notebooks/transfer_gap.py from every study in book/studies.toml; "
-                 "dashed: an interval the data do not bound, drawn to the edge of the searched range.")
+                 "dashed: an interval the data do not bound, drawn to the edge of the searched range "
+                 "(such fits are not ranked).")
     for label, (sd, fit, pts) in fits.items():
         display(Markdown(f"**{label}**: alternative forms"))
         display(compare_laws(pts))
@@ -133,11 +153,16 @@ if ready:
 # ## Optimal allocation of a data budget
 # With a pre-training token priced at `price_pretrain` and a fine-tuning token at
 # `price_finetune` (parameters of this notebook), the loss-minimising $p$ and $f$ per budget.
-# Beyond the largest measured $p$ and $f$ the curves extrapolate the fitted law, and
-# where $G$ is not bounded (above) so is their shape there.
+# Drawn only for fits whose $G$ is bounded on both sides: where it is not, the shape of the
+# curve is not either. Beyond the largest measured $p$ and $f$ the curves extrapolate the
+# fitted law.
 
 # %%
-if ready:
+if alloc:
     curves = pd.concat(alloc)
     display(Markdown(f"Prices: pre-training {price_pretrain:g}, fine-tuning {price_finetune:g} per token."))
-    figures.show(figures.allocation_chart(curves), "allocation", "Made by notebooks/transfer_gap.py; solid/dashed: p / f.")
+    figures.show(figures.allocation_chart(curves), "allocation", "Made by notebooks/transfer_gap.py; solid/dashed: p / f; "
+                 "only fits with G bounded on both sides.")
+elif ready:
+    display(Markdown("**No allocation curve is drawn**: no fit bounds G on both sides (above), and the allocation "
+                     "it implies would be as unbounded."))

@@ -23,7 +23,7 @@ def built_book(smoke_results, fixture_data, tmp_path_factory):
 def test_every_chapter_page_is_built(built_book):
     pages = {p.relative_to(built_book).as_posix() for p in built_book.rglob("*.html")}
     for page in ("intro.html", "methods.html", "own_pair.html", "generated/setup.html", "generated/table1.html",
-                 "generated/transfer_gap.html"):
+                 "generated/transfer_gap.html", "generated/claims.html"):
         assert page in pages
     study = [p for p in pages if p.startswith("generated/studies/")]
     assert {Path(p).stem for p in study} == {"2-scratch", "3-transfer", "4-compute", "5-ossification"}

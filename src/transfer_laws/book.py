@@ -7,6 +7,7 @@ them with jupyter-book (which does not execute anything itself).
                                 chapters 2-5, once per study
     notebooks/table1.py         Hernandez's Table 1 across every study
     notebooks/transfer_gap.py   Barnett's transfer gap across every study
+    notebooks/claims.py         each claim of the two papers: holds, fails or can't tell
     book/generated/             executed notebooks and SVG figures (not committed)
     _build/html                 the site
 
@@ -147,7 +148,7 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
             for j, ch in enumerate(STUDY_CHAPTERS):
                 jobs.append((notebooks / f"{ch}.py", gen / "studies" / f"{i:02d}-{study_slug(s)}" / f"{j + 2}-{ch}.ipynb",
                              {**common, "source": s["source"], "target": s["target"], "profile": s["profile"]}))
-        for across in ("table1", "transfer_gap"):
+        for across in ("table1", "transfer_gap", "claims"):
             jobs.append((notebooks / f"{across}.py", gen / f"{across}.ipynb", {**common, "studies": json.dumps(studies)}))
         from tqdm import tqdm
 

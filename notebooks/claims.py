@@ -1,0 +1,113 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The papers' claims, tested
+#
+# Each claim of Hernandez et al. (2021) and Barnett (2024) gets a verdict on our runs:
+# **holds**, **fails** or **can't tell**. The verdict comes from a rule written down
+# before the runs were looked at (`transfer_laws.verdicts`, tested on made-up numbers):
+# a claimed sign holds when the 95% interval of the quantity lies on that side of 0 and
+# fails when it lies on the other; a claimed equality holds only when the interval lies
+# inside a margin fixed in advance (the smallest exponent difference the paper itself
+# reads as meaningful), and fails when it excludes 0; anything else is "can't tell", with
+# what would decide it. Each claim's exact test is in `transfer_laws.claims`; the
+# numbers come from the same fits as the pages named beside them.
+
+# %% tags=["parameters"]
+results = "results"
+data_dir = "data"
+studies = "[]"
+
+# %%
+import json
+
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from transfer_laws.analysis import load_study
+from transfer_laws.book import check_parameters, study_slug
+from transfer_laws.claims import CLAIMS, EQUIVALENCE_MARGIN, assess, compute_claims
+from transfer_laws.gap import gap_table, study_gap_fits
+
+pd.set_option("display.max_colwidth", None)  # the rules and "what would decide it" are read in full
+studies = json.loads(studies)
+loaded, slugs, gap_fits = [], {}, []
+for i, s in enumerate(studies):
+    check_parameters(s["source"], s["target"], s["profile"], data_dir)
+    sd = load_study(s["source"], s["target"], s["profile"], results, data_dir, n_boot=200)  # the cached study fit
+    loaded.append(sd)
+    slugs[(s["source"], s["target"])] = f"{i:02d}-{study_slug(s)}"
+    gap_fits += study_gap_fits(sd, results)
+gaps = gap_table(gap_fits)
+summary, detail = assess(loaded, gaps, slugs, results)
+display(Markdown("Runs behind this page: " + "; ".join(f"{sd.name}: {len(sd.records)} of {sd.planned} planned"
+                                                         for sd in loaded) + "." if loaded else
+                 "**No study in the book yet**: every claim below is can't tell."))
+
+# %% [markdown]
+# ## Verdicts
+# One row per claim. A claim tested on several pairs fails if it fails on any, holds if
+# it holds on every one, and is otherwise can't tell; the counts say how the pairs split.
+
+# %%
+display(summary)
+
+# %% [markdown]
+# ## The numbers behind each verdict
+# Per claim and pair: the quantity tested, its estimate and 95% interval, the rule, the
+# page that shows it, and for "can't tell" what would decide it.
+
+# %%
+def interval(r: pd.Series) -> str:
+    if not np.isfinite(r["estimate"]):
+        return "not measured"
+    if np.isnan(r["low"]) and np.isnan(r["high"]):
+        return f"{r['estimate']:.3g}"
+    ends = [f"{v:.3g}" if np.isfinite(v) else ("−∞" if i == 0 else "+∞") if not np.isnan(v) else "–"
+            for i, v in enumerate((r["low"], r["high"]))]
+    return f"{r['estimate']:.3g} [{ends[0]}, {ends[1]}]"
+
+
+display(Markdown(f"Equality margin: ±{EQUIVALENCE_MARGIN:.3f}, the difference between the paper's two α."))
+for key, (paper, claim) in CLAIMS.items():
+    rows = detail[detail["key"] == key]
+    verdict = summary.loc[summary["claim"] == claim, "verdict"].iloc[0]
+    display(Markdown(f"### {paper}: {claim} — **{verdict}**\n\nTest: {rows['test'].iloc[0]}.\n\n"
+                     f"Shown on: {rows['evidence'].iloc[0]}."))
+    display(pd.DataFrame({"tested on": rows["pair"], "verdict": rows["verdict"], "quantity": rows["quantity"],
+                          "estimate [95% interval]": [interval(r) for _, r in rows.iterrows()],
+                          "what would decide it": rows["decide"]}).reset_index(drop=True))
+
+# %% [markdown]
+# ## Compute to reach a loss, per run
+# The runs behind the compute claim: for each (N, D, seed) with a from-scratch run and a
+# fine-tune, the compute the fine-tune needed to reach the from-scratch run's best
+# validation loss, over the compute the from-scratch run took (below 1: fine-tuning
+# was cheaper; ∞: it never got there). Pre-training compute is excluded, as in the paper.
+
+# %%
+for sd in loaded:
+    _, table = compute_claims(sd, slugs[(sd.source, sd.target)])
+    if len(table):
+        display(Markdown(f"**{sd.name}**: median ratio per D"))
+        display(table.groupby("D")["ratio"].agg(["median", "min", "max", "count"]))
+
+# %% [markdown]
+# ## What the transfer-gap claims were tested on
+# G per pair and model size with its 95% profile interval ("bounded" when both ends are
+# finite and positive); only bounded pairs enter the across-pair claims.
+
+# %%
+if len(gaps):
+    display(gaps[["pair", "N", "runs", "G", "G_low", "G_high", "bounded", "curvature", "note"]])
+else:
+    display(Markdown("No study has fine-tunes at two or more values of p yet."))

@@ -1,0 +1,91 @@
+"""How precise a fitted exponent is, and what would make it precise enough.
+
+``seed_noise`` is the run-to-run noise measured from seed replicates, per (kind, N, D).
+``width_outlook`` projects the 95% interval width of α and β of a loss-space Hernandez
+fit to more seeds: the standard error of a noise-limited estimate falls as 1/√seeds,
+and the profile threshold F(1, ν)·max(1, φ) falls as the degrees of freedom ν behind
+the fine-tunes' shared noise grow ((seeds − 1) per size). The projection keeps the
+dispersion φ and the design (sizes, D_F) as they are; ``lever_arm`` says what a wider
+design would do instead: at fixed noise the interval of a slope narrows as the spread of
+its regressor (ln N for β, ln D_F for α) widens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.stats import f as f_dist
+
+from .laws.noise import estimate_noise
+from .laws.runs_table import read_runs
+
+WIDTH_TARGET = 0.3  # issue 13: the 95% intervals of α and of β each at most this wide
+
+
+def seed_noise(runs: pd.DataFrame) -> pd.DataFrame:
+    """Measured seed-to-seed noise: σ (nats) per kind, N and D where 2 or more seeds
+    finished, with the seeds behind it, and the shared offset σ_c per kind."""
+    table = read_runs(runs)
+    model = estimate_noise(table)
+    if model.cells is None or model.cells.empty:
+        return pd.DataFrame(columns=["kind", "N", "D", "seeds", "sigma", "cluster_sigma"])
+    ok = table[table["stopped"] != "budget"]
+    seeds = ok.groupby(["kind", "n_params", "tokens"])["seed"].nunique()
+    c = model.cells
+    return pd.DataFrame({
+        "kind": c["kind"], "N": c["n_params"].astype(int), "D": c["tokens"].astype(int),
+        "seeds": [int(seeds.get((k, n, d), 0)) for k, n, d in zip(c["kind"], c["n_params"], c["tokens"])],
+        "sigma": np.sqrt(c["var"].to_numpy()),
+        "cluster_sigma": [model.cluster_sd(k) for k in c["kind"]],
+    }).sort_values(["kind", "N", "D"], ignore_index=True)
+
+
+def effective_seeds(runs: pd.DataFrame) -> float:
+    """Mean number of finished seeds per fine-tuned (N, D_F) cell."""
+    ft = read_runs(runs)
+    ft = ft[(ft["kind"] == "finetune") & (ft["stopped"] != "budget")]
+    return float(ft.groupby(["n_params", "tokens"])["seed"].nunique().mean()) if len(ft) else 0.0
+
+
+def width_outlook(fit, runs: pd.DataFrame, target: float = WIDTH_TARGET, max_seeds: int = 100) -> pd.DataFrame:
+    """Per exponent (α, β) of a loss-space Hernandez fit: the measured 95% width, whether
+    it meets ``target``, the width projected at 3, 5, 10 seeds per point, and the fewest
+    seeds at which the projection meets the target (inf if none up to ``max_seeds``)."""
+    ci = fit.conf_int()
+    se = fit.bse  # from the curvature, already scaled by max(1, φ)
+    sizes = read_runs(runs)
+    n_sizes = int(sizes.loc[sizes["kind"] == "finetune", "n_params"].nunique())
+    s_now = effective_seeds(runs)
+
+    def projected(name: str, seeds: float) -> float:
+        nu = max((seeds - 1) * n_sizes, 1.0)
+        return 2 * math.sqrt(float(f_dist.ppf(0.95, 1, nu))) * float(se[name]) * math.sqrt(s_now / seeds)
+
+    rows = []
+    for name in ("alpha", "beta"):
+        lo, hi = float(ci.loc[name, 0]), float(ci.loc[name, 1])
+        width = hi - lo
+        ok_se = np.isfinite(se[name]) and s_now > 0
+        need = next((s for s in range(2, max_seeds + 1) if ok_se and projected(name, s) <= target), math.inf)
+        rows.append({"exponent": name, "estimate": float(fit.params[name]), "low": lo, "high": hi, "width": width,
+                     "meets target": bool(np.isfinite(width) and width <= target),
+                     "std err": float(se[name]), "seeds now": s_now,
+                     **{f"width at {s} seeds": projected(name, s) if ok_se else math.nan for s in (3, 5, 10)},
+                     "seeds for target": need})
+    return pd.DataFrame(rows)
+
+
+def lever_arm(profile_a: dict, profile_b: dict) -> dict[str, float]:
+    """How much narrower a slope's interval gets going from design a to design b at the
+    same noise and points per cell: the ratio of the regressor's spread (std of ln N for
+    β, of ln D_F for α) of b to a, times √(cells of b / cells of a)."""
+    def spread(xs):
+        return float(np.std(np.log(np.asarray(xs, float))))
+
+    cells_a = len(profile_a["sizes"]) * len(profile_a["finetune_tokens"])
+    cells_b = len(profile_b["sizes"]) * len(profile_b["finetune_tokens"])
+    more = math.sqrt(cells_b / cells_a)
+    return {"beta": spread(profile_b["sizes"]) / spread(profile_a["sizes"]) * more,
+            "alpha": spread(profile_b["finetune_tokens"]) / spread(profile_a["finetune_tokens"]) * more}
