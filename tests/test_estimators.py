@@ -245,3 +245,30 @@ def test_the_synthetic_design_is_the_committed_cpu_profile():
     from transfer_laws.synthetic import Design
 
     assert Design.from_profile("cpu") == Design()
+
+
+# --- which from-scratch form ----------------------------------------------------------------
+def _scratch_table(loss, seed=3):
+    """From-scratch runs on the committed design with loss(N, D) and the synthetic noise."""
+    runs = design_runs(TRUTH, seed=seed)
+    runs = runs[runs["kind"] == "scratch"].reset_index(drop=True)
+    noise = runs["loss"] - TRUTH.scratch(runs["n_params"], runs["tokens"])
+    return runs.assign(loss=loss(runs["n_params"].to_numpy(), runs["tokens"].to_numpy()) + noise)
+
+
+def test_the_from_scratch_form_is_chosen_by_held_out_error_inside_the_grid():
+    from transfer_laws.laws.scratch_law import SEED_NOISE, choose_scratch_form, compare_scratch_forms
+
+    power = compare_scratch_forms(_scratch_table(TRUTH.scratch))
+    assert list(power["form"]) == ["power_law", "spline", "chinchilla", "kaplan", SEED_NOISE]
+    assert choose_scratch_form(power) == "power_law"
+    noise_row = power.set_index("form").loc[SEED_NOISE]
+    assert 0.02 < noise_row["held-out D, inside the grid"] < 0.06  # the synthetic noise, in nats
+    assert power.set_index("form").loc[["power_law", "spline"], "held-out largest N"].isna().all()
+
+    # like the python records: flat while a model learns unigram statistics, then a steady
+    # fall per doubling of D; no per-size power law is convex in log D there
+    def plateau(N, D):
+        return 6.5 - 0.35 * np.logaddexp(0.0, np.log2(D) - 13.0) - 0.05 * np.log(N / 6592.0)
+
+    assert choose_scratch_form(compare_scratch_forms(_scratch_table(plateau))) == "spline"

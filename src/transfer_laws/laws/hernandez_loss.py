@@ -3,9 +3,20 @@
 A fine-tuned model of size N trained on D_F tokens is modelled as a from-scratch model
 of the same size trained on D_F + D_T tokens:
 
-    L_ft(N, D_F) = L_N(D_F + k·D_F^α·N^β),    L_N(D) = E_N + B_N·D^(−b_N)
+    L_ft(N, D_F) = L_N(D_F + k·D_F^α·N^β)
 
-fitted jointly with the from-scratch runs that pin each L_N. Nothing is selected on the
+fitted jointly with the from-scratch runs that pin each L_N. L_N (``scratch_form``):
+
+- ``spline`` (default): a cubic spline in log D through one free value per D that size
+  was trained on from scratch (linear past the ends). It assumes no shape, so a curve
+  that bends away from a power law (a kink like v1's token cap; the plateau-then-fall of
+  the python records) cannot bias k, α, β; it costs 13–19% in interval width when the
+  power law does hold (benchmarks/README.md). The book's choice between the two is made
+  on held-out runs (``scratch_law.choose_scratch_form``);
+- ``power_law``: E_N + B_N·D^(−b_N). A lack-of-fit scale factor does not rescue it from
+  a kink: the misfit sits in a few runs near the kink, moves the fitted curve by ~0.01
+  nats where the largest fine-tunes' effective data lie, and biases k, α, β by 0.13–0.18
+  of an interval width while the dispersion stays near 1. Nothing is selected on the
 outcome: a fine-tune with no measurable transfer pulls k down instead of being dropped.
 The rules that decide which runs enter depend only on the design and are the ones every
 Hernandez fit uses (``hernandez.DESIGN_RULES``).
@@ -90,8 +101,8 @@ class Problem:
     """One fit's data, scaled (D by D0, N by N0), with its whitening matrix.
 
     ``form``: each size's from-scratch curve L_N(D), ``power_law`` (E_N + B_N·D^−b_N; 3
-    constants, log E, log B, log b) or ``spline`` (a cubic spline in log D through one
-    value per from-scratch D of that size; ``SCRATCH_FORM_NOTES``)."""
+    constants, log E, log B, log b) or ``spline`` (one constant per converged from-scratch
+    D of that size, its loss there; see the module docstring)."""
 
     sizes: np.ndarray  # the model sizes, in order
     sources: list[str]
