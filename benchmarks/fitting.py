@@ -7,9 +7,11 @@
   grids, 3 seeds, measured noise), how often the 95% intervals of k, α, β cover the
   truth, and the bias of the estimates in units of the interval width, for the right
   model, a misspecified one (a from-scratch curve with a kink like the v1 token cap),
-  and a design with censored (``budget``) runs.
+  and a design with censored (``budget``) runs; ``--scratch-form`` picks each size's
+  from-scratch curve in the fit (default: the fit's, a spline through each size's runs;
+  ``power_law`` is the form it replaced).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/fitting.py [--draws 100]
+    PYTHONPATH=src .venv/bin/python benchmarks/fitting.py [--draws 100] [--scratch-form power_law]
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.laws import compare_sources, fit_barnett, fit_hernandez, fit_scratch_law
+from transfer_laws.laws.hernandez_loss import SCRATCH_FORMS
 from transfer_laws.synthetic import Truth, barnett_runs, chinchilla_runs, design_runs
 
 SCENARIOS = {
@@ -55,7 +58,8 @@ def speed() -> None:
           f"{time.perf_counter() - t:.1f} s")
 
 
-def calibration(draws: int, n_boot: int) -> None:
+def calibration(draws: int, n_boot: int, scratch_form: str) -> None:
+    print(f"\nfrom-scratch curve per size: {scratch_form}")
     print(f"\n| case | draws | constant | coverage (profile) | coverage (seed bootstrap) | bias / width "
           f"| median width | s.d. of estimates |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
@@ -63,7 +67,8 @@ def calibration(draws: int, n_boot: int) -> None:
         rows = []
         t = time.perf_counter()
         for draw in range(draws):
-            fit = fit_hernandez(design_runs(truth, seed=10_000 + draw, **options), n_boot=n_boot)
+            fit = fit_hernandez(design_runs(truth, seed=10_000 + draw, **options), n_boot=n_boot,
+                                scratch_form=scratch_form)
             prof, boot = fit.conf_int(), fit.conf_int(method="bootstrap") if n_boot else None
             for k in ("k", "alpha", "beta"):
                 true = getattr(truth, k)
@@ -86,10 +91,11 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--bootstrap", type=int, default=200, help="seed-cluster resamples per draw")
     ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--scratch-form", default="spline", choices=SCRATCH_FORMS)
     args = ap.parse_args()
     if not args.skip_speed:
         speed()
-    calibration(args.draws, args.bootstrap)
+    calibration(args.draws, args.bootstrap, args.scratch_form)
 
 
 if __name__ == "__main__":

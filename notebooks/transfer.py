@@ -118,7 +118,7 @@ if sd.hernandez is not None:
     largest = sd.main_runs["n_params"].max()
     is_test = (sd.main_runs["kind"] == "finetune") & (sd.main_runs["n_params"] == largest)
     try:
-        held = fit_hernandez(sd.main_runs[~is_test], n_boot=0, profile=False)
+        held = fit_hernandez(sd.main_runs[~is_test], n_boot=0, profile=False, scratch_form=sd.scratch_form)
 
         def predicted_loss(n: float, d: float) -> float:
             if n == largest:  # its own from-scratch curve, the held-out fit's D_T

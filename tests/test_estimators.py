@@ -12,6 +12,7 @@ import pytest
 from transfer_laws.cli import main
 from transfer_laws.errors import InputError
 from transfer_laws.laws import compare_sources, estimate_noise, fit_hernandez, fit_scratch_law, read_runs
+from transfer_laws.laws.hernandez_loss import curve_loss
 from transfer_laws.laws.runs_table import one_sided
 from transfer_laws.synthetic import Design, Noise, Truth, chinchilla_runs, design_runs
 
@@ -111,17 +112,19 @@ def test_noise_model_recovers_run_and_cluster_noise():
 def test_loss_space_fit_recovers_the_law_and_its_intervals_cover():
     """Draws on the planned cpu design at the measured noise. The benchmark runs 100+;
     a few here check the intervals are neither absurdly narrow nor biased."""
-    hits, errors = [], {k: [] for k in ("alpha", "beta")}
+    missed, errors = 0, {k: [] for k in ("alpha", "beta")}
     for draw in range(6):
         fit = fit_hernandez(design_runs(TRUTH, seed=500 + draw), n_boot=0)
         ci = fit.conf_int()
-        for k in ("k", "alpha", "beta"):
-            hits.append(ci.loc[k, 0] <= getattr(TRUTH, k) <= ci.loc[k, 1])
+        missed += not all(ci.loc[k, 0] <= getattr(TRUTH, k) <= ci.loc[k, 1] for k in ("k", "alpha", "beta"))
         for k in errors:
             errors[k].append(fit.params[k] - getattr(TRUTH, k))
         assert 0.02 < ci.loc["alpha", 1] - ci.loc["alpha", 0] < 0.2
         assert 0.03 < ci.loc["beta", 1] - ci.loc["beta", 0] < 0.3
-    assert np.mean(hits) >= 15 / 18
+    # Draws, not intervals, are the independent units (k, α, β miss together). About 1
+    # draw in 10 misses one of them when calibrated (benchmarks/README.md), so 3 or more
+    # of 6 happen by chance with probability 0.016.
+    assert missed <= 2
     assert abs(np.mean(errors["alpha"])) < 0.02 and abs(np.mean(errors["beta"])) < 0.04
 
 
@@ -136,6 +139,31 @@ def test_loss_space_fit_uses_every_run_and_no_transfer_pulls_k_down():
     assert predict(worse, n) < 0.5 * predict(base, n)
 
 
+@pytest.mark.parametrize("scratch_form, recovers", [("spline", True), ("power_law", False)])
+def test_a_kink_in_the_from_scratch_curves_does_not_bias_the_transfer_law(scratch_form, recovers):
+    """A kink at D = 131k (benchmarks/fitting.py's misspecified case) at a tenth of the
+    measured noise, where bias shows plainly: the per-size power law bends through the kink,
+    is 0.01 nats too high where the largest fine-tunes' effective data lie, and its
+    intervals miss α and k (its lack of fit inflates them, not enough: a scale factor
+    widens, it does not remove a bias); the spline through each size's runs follows it."""
+    truth = Truth(kink_tokens=131072, kink_slope=0.05)
+    quiet = Noise(run=0.003, small=0.003, eval=0.0, cluster=0.003, cluster_scratch=0.001)
+    for draw in range(2):
+        fit = fit_hernandez(design_runs(truth, noise=quiet, seed=77 + draw), n_boot=0, scratch_form=scratch_form)
+        ci = fit.conf_int()
+        covered = all(ci.loc[k, 0] <= getattr(truth, k) <= ci.loc[k, 1] for k in ("k", "alpha"))
+        assert covered == recovers
+        assert (abs(fit.params["alpha"] - truth.alpha) < 0.005) == recovers
+
+
+def test_the_hernandez_fit_uses_a_spline_through_each_sizes_grid_by_default():
+    fit = fit_hernandez(design_runs(TRUTH, seed=4), n_boot=0, profile=False)
+    assert fit.info["scratch_form"] == "spline"
+    for n, c in fit.info["scratch_curves"].items():
+        assert c["D"] == pytest.approx(Design().scratch_tokens)
+        assert np.abs(curve_loss(c, c["D"]) - TRUTH.scratch(n, c["D"])).max() < 0.1
+
+
 def predict(fit, n, D_F=8192.0):
     return fit.params["k"] * D_F ** fit.params["alpha"] * n ** fit.params["beta"]
 
@@ -148,7 +176,7 @@ def test_censored_runs_bound_the_fit_from_above_and_are_not_measurements():
     assert fit.info["n_censored"] == int((runs["stopped"] == "budget").sum()) > 0
     as_measured = fit_hernandez(runs.assign(stopped="early_stop"), n_boot=0, profile=False)
     for n, c in fit.info["scratch_curves"].items():
-        assert c["E"] + c["B"] * 524288.0 ** -c["b"] <= TRUTH.scratch(n, 524288.0) + 0.1
+        assert curve_loss(c, 524288.0) <= TRUTH.scratch(n, 524288.0) + 0.1
     ci = fit.conf_int()
     assert ci.loc["beta", 0] <= TRUTH.beta <= ci.loc["beta", 1]
     assert abs(fit.params["beta"] - TRUTH.beta) < abs(as_measured.params["beta"] - TRUTH.beta) + 0.02
@@ -217,3 +245,30 @@ def test_the_synthetic_design_is_the_committed_cpu_profile():
     from transfer_laws.synthetic import Design
 
     assert Design.from_profile("cpu") == Design()
+
+
+# --- which from-scratch form ----------------------------------------------------------------
+def _scratch_table(loss, seed=3):
+    """From-scratch runs on the committed design with loss(N, D) and the synthetic noise."""
+    runs = design_runs(TRUTH, seed=seed)
+    runs = runs[runs["kind"] == "scratch"].reset_index(drop=True)
+    noise = runs["loss"] - TRUTH.scratch(runs["n_params"], runs["tokens"])
+    return runs.assign(loss=loss(runs["n_params"].to_numpy(), runs["tokens"].to_numpy()) + noise)
+
+
+def test_the_from_scratch_form_is_chosen_by_held_out_error_inside_the_grid():
+    from transfer_laws.laws.scratch_law import SEED_NOISE, choose_scratch_form, compare_scratch_forms
+
+    power = compare_scratch_forms(_scratch_table(TRUTH.scratch))
+    assert list(power["form"]) == ["power_law", "spline", "chinchilla", "kaplan", SEED_NOISE]
+    assert choose_scratch_form(power) == "power_law"
+    noise_row = power.set_index("form").loc[SEED_NOISE]
+    assert 0.02 < noise_row["held-out D, inside the grid"] < 0.06  # the synthetic noise, in nats
+    assert power.set_index("form").loc[["power_law", "spline"], "held-out largest N"].isna().all()
+
+    # like the python records: flat while a model learns unigram statistics, then a steady
+    # fall per doubling of D; no per-size power law is convex in log D there
+    def plateau(N, D):
+        return 6.5 - 0.35 * np.logaddexp(0.0, np.log2(D) - 13.0) - 0.05 * np.log(N / 6592.0)
+
+    assert choose_scratch_form(compare_scratch_forms(_scratch_table(plateau))) == "spline"

@@ -31,6 +31,8 @@ class StudyData:
     curves: dict | None = None
     ed: pd.DataFrame | None = None
     hernandez: object | None = None
+    scratch_forms: pd.DataFrame | None = None  # held-out error of the candidate from-scratch laws
+    scratch_form: str = "spline"  # the per-size curve the Hernandez fit uses (choose_scratch_form)
     missing: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -65,7 +67,7 @@ class StudyData:
         return pd.DataFrame(rows)
 
 
-FIT_CACHE_VERSION = 2  # bump when a fit's estimator changes
+FIT_CACHE_VERSION = 3  # bump when a fit's estimator changes
 
 
 def cached_fit(results: str | Path, what: str, table: pd.DataFrame, fit, **options):
@@ -121,8 +123,16 @@ def load_study(source: str, target: str, profile: str, results: str | Path = "re
     except InputError as e:
         sd.missing["effective_data"] = str(e)
         return sd
+    from .laws.scratch_law import choose_scratch_form, compare_scratch_forms
+
     try:
-        sd.hernandez = cached_fit(results, "hernandez", sd.main_runs, fit_hernandez, n_boot=n_boot)
+        sd.scratch_forms = cached_fit(results, "scratch_forms", sd.runs, compare_scratch_forms)
+        sd.scratch_form = choose_scratch_form(sd.scratch_forms)
+    except InputError as e:  # too few runs to compare: the fit's default form
+        sd.missing["scratch_forms"] = str(e)
+    try:
+        sd.hernandez = cached_fit(results, "hernandez", sd.main_runs, fit_hernandez, n_boot=n_boot,
+                                  scratch_form=sd.scratch_form)
     except InputError as e:
         sd.missing["hernandez"] = str(e)
     return sd

@@ -151,26 +151,26 @@ def design_rows(table: pd.DataFrame, pretrain_tokens: float | None = None,
 
 
 def fit_hernandez(runs, source: str | None = None, pretrain_tokens: float | None = None, n_boot: int = 200,
-                  seed: int = 0, profile: bool = True) -> FitResults:
+                  seed: int = 0, profile: bool = True, scratch_form: str = "spline") -> FitResults:
     """Fit D_T = k·D_F^α·N^β in loss space to a runs table (path or DataFrame), over
     every run the design rules keep; ``ci95`` is the profile-likelihood interval, the
     seed-cluster bootstrap is reported beside it (``hernandez_loss``)."""
     from .hernandez_loss import fit_hernandez_loss
 
     rows, left_out, p, sources = design_rows(read_runs(runs), pretrain_tokens, None if source is None else [source])
-    fit = fit_hernandez_loss(rows, sources[0], n_boot=n_boot, seed=seed, profile=profile)
+    fit = fit_hernandez_loss(rows, sources[0], n_boot=n_boot, seed=seed, profile=profile, scratch_form=scratch_form)
     fit.info.update({"pretrain_tokens": p, "left out": left_out})
     return fit
 
 
 def compare_sources(runs, source_a: str, source_b: str, pretrain_tokens: float | None = None,
-                    n_boot: int = 200, seed: int = 0) -> FitResults:
+                    n_boot: int = 200, seed: int = 0, scratch_form: str = "spline") -> FitResults:
     """α, β and log k of source A minus source B (same target), from one joint fit; the
     intervals are of the differences, never an overlap of two intervals."""
     from .hernandez_loss import compare_loss_space
 
     rows, left_out, p, _ = design_rows(read_runs(runs), pretrain_tokens, [source_a, source_b])
-    fit = compare_loss_space(rows, source_a, source_b, n_boot=n_boot, seed=seed)
+    fit = compare_loss_space(rows, source_a, source_b, n_boot=n_boot, seed=seed, scratch_form=scratch_form)
     fit.info.update({"pretrain_tokens": p, "left out": left_out})
     return fit
 

@@ -3,9 +3,20 @@
 A fine-tuned model of size N trained on D_F tokens is modelled as a from-scratch model
 of the same size trained on D_F + D_T tokens:
 
-    L_ft(N, D_F) = L_N(D_F + k·D_F^α·N^β),    L_N(D) = E_N + B_N·D^(−b_N)
+    L_ft(N, D_F) = L_N(D_F + k·D_F^α·N^β)
 
-fitted jointly with the from-scratch runs that pin each L_N. Nothing is selected on the
+fitted jointly with the from-scratch runs that pin each L_N. L_N (``scratch_form``):
+
+- ``spline`` (default): a cubic spline in log D through one free value per D that size
+  was trained on from scratch (linear past the ends). It assumes no shape, so a curve
+  that bends away from a power law (a kink like v1's token cap; the plateau-then-fall of
+  the python records) cannot bias k, α, β; it costs 13–19% in interval width when the
+  power law does hold (benchmarks/README.md). The book's choice between the two is made
+  on held-out runs (``scratch_law.choose_scratch_form``);
+- ``power_law``: E_N + B_N·D^(−b_N). A lack-of-fit scale factor does not rescue it from
+  a kink: the misfit sits in a few runs near the kink, moves the fitted curve by ~0.01
+  nats where the largest fine-tunes' effective data lie, and biases k, α, β by 0.13–0.18
+  of an interval width while the dispersion stays near 1. Nothing is selected on the
 outcome: a fine-tune with no measurable transfer pulls k down instead of being dropped.
 The rules that decide which runs enter depend only on the design and are the ones every
 Hernandez fit uses (``hernandez.DESIGN_RULES``).
@@ -37,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import CubicSpline
 from scipy.linalg import block_diag, cholesky, solve_triangular
 from scipy.optimize import least_squares
 from scipy.stats import f as f_dist
@@ -50,11 +62,47 @@ from .scratch import fit_curve
 
 CHI2_1_95 = 3.841
 TRANSFER = ("k", "alpha", "beta")
+SCRATCH_FORMS = ("power_law", "spline")
+
+
+class SplineBasis:
+    """The cubic spline through values at fixed knots (log D) as a linear map of those
+    values: loss(log D) = Φ(log D)·θ. Beyond the end knots it continues as the straight
+    line of the end slope (a fine-tune's effective data can pass the largest D trained)."""
+
+    def __init__(self, knots: np.ndarray):
+        self.knots = np.asarray(knots, float)
+        m = len(self.knots)
+        eye = np.eye(m)
+        if m >= 4:
+            self.spline = CubicSpline(self.knots, eye, bc_type="not-a-knot")
+        elif m >= 2:  # too few knots for a cubic: the interpolating polynomial
+            self.spline = CubicSpline(self.knots, eye, bc_type="not-a-knot" if m == 3 else "natural")
+        else:
+            raise InputError("a spline curve needs converged from-scratch runs at 2 or more D per size.")
+        self.slope = self.spline.derivative()
+        ends = self.knots[[0, -1]]
+        self.end_value, self.end_slope = self.spline(ends), self.slope(ends)
+
+    def __call__(self, lx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Φ and dΦ/d log D at ``lx`` (rows: points, columns: knots)."""
+        lx = np.asarray(lx, float)
+        inside = np.clip(lx, self.knots[0], self.knots[-1])
+        phi, dphi = self.spline(inside), self.slope(inside)
+        for end, side in ((0, lx < self.knots[0]), (1, lx > self.knots[-1])):
+            if side.any():
+                dphi[side] = self.end_slope[end]
+                phi[side] = self.end_value[end] + (lx[side] - self.knots[[0, -1]][end])[:, None] * self.end_slope[end]
+        return phi, dphi
 
 
 @dataclass
 class Problem:
-    """One fit's data, scaled (D by D0, N by N0), with its whitening matrix."""
+    """One fit's data, scaled (D by D0, N by N0), with its whitening matrix.
+
+    ``form``: each size's from-scratch curve L_N(D), ``power_law`` (E_N + B_N·D^−b_N; 3
+    constants, log E, log B, log b) or ``spline`` (one constant per converged from-scratch
+    D of that size, its loss there; see the module docstring)."""
 
     sizes: np.ndarray  # the model sizes, in order
     sources: list[str]
@@ -68,41 +116,71 @@ class Problem:
     W: np.ndarray  # whitening of the uncensored rows: |W r|² = r' Σ⁻¹ r
     D0: float
     N0: float
+    form: str = "power_law"
+    bases: list[SplineBasis] | None = None  # per size, for ``spline``
+
+    @property
+    def curve_sizes(self) -> list[int]:
+        """How many constants each size's from-scratch curve has."""
+        if self.form == "spline":
+            return [len(b.knots) for b in self.bases]
+        return [3] * len(self.sizes)
+
+    @property
+    def curve_starts(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.curve_sizes)])
+
+    @property
+    def n_curve(self) -> int:
+        return int(sum(self.curve_sizes))
 
     @property
     def n_params(self) -> int:
-        return 3 * len(self.sizes) + 3 * len(self.sources)
+        return self.n_curve + 3 * len(self.sources)
 
     def transfer_slice(self, s: int) -> slice:
-        return slice(3 * len(self.sizes) + 3 * s, 3 * len(self.sizes) + 3 * s + 3)
+        return slice(self.n_curve + 3 * s, self.n_curve + 3 * s + 3)
 
     def predict(self, x: np.ndarray, jac: bool = False):
-        nS = len(self.sizes)
-        E, B, b = (np.exp(x[i:3 * nS:3])[self.size_idx] for i in range(3))
+        nC = self.n_curve
         ft = self.src_idx >= 0
         T = np.zeros(len(self.y))
         if ft.any():
-            lk, al, be = (x[3 * nS + i::3][self.src_idx[ft]] for i in range(3))
+            lk, al, be = (x[nC + i::3][self.src_idx[ft]] for i in range(3))
             lx, lz = np.log(self.D[ft]), np.log(self.Nz[ft])
             with np.errstate(over="ignore"):
                 T[ft] = np.exp(np.clip(lk + al * lx + be * lz, -50, 50))
         De = self.D + T
-        u = De ** (-b)
-        pred = E + B * u
+        J = np.zeros((len(self.y), len(x))) if jac else None
+        rows = np.arange(len(self.y))
+        if self.form == "spline":
+            pred, dDe = np.empty(len(self.y)), np.empty(len(self.y))  # dDe: d pred / d De
+            starts = self.curve_starts
+            for i, basis in enumerate(self.bases):
+                m = self.size_idx == i
+                theta = x[starts[i]:starts[i + 1]]
+                phi, dphi = basis(np.log(De[m]))
+                pred[m] = phi @ theta
+                dDe[m] = (dphi @ theta) / De[m]
+                if jac:
+                    J[np.ix_(rows[m], np.arange(starts[i], starts[i + 1]))] = phi
+        else:
+            E, B, b = (np.exp(x[i:nC:3])[self.size_idx] for i in range(3))
+            u = De ** (-b)
+            pred = E + B * u
+            dDe = -b * B * u / De
+            if jac:
+                J[rows, 3 * self.size_idx] = E
+                J[rows, 3 * self.size_idx + 1] = B * u
+                J[rows, 3 * self.size_idx + 2] = -b * np.log(De) * B * u
         if not jac:
             return pred
-        J = np.zeros((len(self.y), len(x)))
-        rows = np.arange(len(self.y))
-        J[rows, 3 * self.size_idx] = E
-        J[rows, 3 * self.size_idx + 1] = B * u
-        J[rows, 3 * self.size_idx + 2] = -b * np.log(De) * B * u
         if ft.any():
-            dDe = -b[ft] * B[ft] * u[ft] / De[ft]  # d pred / d De
-            col = 3 * nS + 3 * self.src_idx[ft]
+            col = nC + 3 * self.src_idx[ft]
             r = rows[ft]
-            J[r, col] = dDe * T[ft]
-            J[r, col + 1] = dDe * T[ft] * lx
-            J[r, col + 2] = dDe * T[ft] * lz
+            J[r, col] = dDe[ft] * T[ft]
+            J[r, col + 1] = dDe[ft] * T[ft] * lx
+            J[r, col + 2] = dDe[ft] * T[ft] * lz
         return pred, J
 
     def residuals(self, x: np.ndarray) -> np.ndarray:
@@ -128,16 +206,33 @@ class Problem:
         return {"k": float(np.exp(lk + (1 - al) * np.log(self.D0) - be * np.log(self.N0))),
                 "alpha": float(al), "beta": float(be)}
 
-    def curves(self, x: np.ndarray) -> dict[float, dict[str, float]]:
+    def curves(self, x: np.ndarray) -> dict[float, dict]:
+        """Each size's fitted from-scratch curve, in tokens (``curve_loss`` evaluates one)."""
         out = {}
+        starts = self.curve_starts
         for i, n in enumerate(self.sizes):
-            E, B, b = np.exp(x[3 * i:3 * i + 3])
-            out[float(n)] = {"E": float(E), "B": float(B * self.D0**b), "b": float(b)}
+            v = x[starts[i]:starts[i + 1]]
+            if self.form == "spline":
+                out[float(n)] = {"form": "spline", "D": [float(d) for d in np.exp(self.bases[i].knots) * self.D0],
+                                 "loss": [float(t) for t in v]}
+            else:
+                E, B, b = np.exp(v)
+                out[float(n)] = {"form": "power_law", "E": float(E), "B": float(B * self.D0**b), "b": float(b)}
         return out
 
 
+def curve_loss(curve: dict, D) -> np.ndarray:
+    """Loss of one fitted from-scratch curve (an entry of ``Problem.curves``) at D tokens."""
+    D = np.asarray(D, float)
+    if curve.get("form") == "spline":
+        basis = SplineBasis(np.log(curve["D"]))
+        phi, _ = basis(np.log(np.atleast_1d(D)))
+        return (phi @ np.asarray(curve["loss"])).reshape(D.shape)
+    return curve["E"] + curve["B"] * D ** (-curve["b"])
+
+
 def build_problem(rows: pd.DataFrame, noise: NoiseModel, sizes: np.ndarray, sources: list[str],
-                  D0: float, N0: float) -> Problem:
+                  D0: float, N0: float, form: str = "power_law") -> Problem:
     """``rows``: scratch and fine-tuned runs (``read_runs`` columns)."""
     rows = rows.reset_index(drop=True)
     kind = rows["kind"].to_numpy()
@@ -161,8 +256,15 @@ def build_problem(rows: pd.DataFrame, noise: NoiseModel, sizes: np.ndarray, sour
         pos += len(members)
     Wsorted = block_diag(*blocks) if blocks else np.zeros((0, 0))
     W = Wsorted[:, inverse_order]  # acts on residuals in the rows' own order
+    if form not in SCRATCH_FORMS:
+        raise InputError(f"unknown from-scratch form {form!r} for the loss-space fit; use one of {', '.join(SCRATCH_FORMS)}.")
+    bases = None
+    if form == "spline":  # knots: the D of each size's converged from-scratch runs
+        conv = (kind == "scratch") & ~censored
+        bases = [SplineBasis(np.log(np.unique(D[conv & (N == n)]) / D0)) for n in sizes]
     return Problem(sizes=sizes, sources=sources, size_idx=np.searchsorted(sizes, N), src_idx=src_idx,
-                   D=D / D0, Nz=N / N0, y=rows["loss"].to_numpy(float), censored=censored, sd=sd, W=W, D0=D0, N0=N0)
+                   D=D / D0, Nz=N / N0, y=rows["loss"].to_numpy(float), censored=censored, sd=sd, W=W, D0=D0, N0=N0,
+                   form=form, bases=bases)
 
 
 def _solve(prob: Problem, x0: np.ndarray, M: np.ndarray | None = None, c: np.ndarray | None = None):
@@ -182,8 +284,12 @@ def _starts(prob: Problem, rows: pd.DataFrame) -> list[np.ndarray]:
     the median fine-tune is matched."""
     x = np.zeros(prob.n_params)
     scratch = rows[(rows["kind"] == "scratch") & (rows["stopped"] != "budget")]
+    starts_at = prob.curve_starts
     for i, n in enumerate(prob.sizes):
         g = scratch[scratch["n_params"] == n].groupby("tokens")["loss"].mean()
+        if prob.form == "spline":  # the seed means at the knots
+            x[starts_at[i]:starts_at[i + 1]] = g.reindex(np.exp(prob.bases[i].knots) * prob.D0, method="nearest")
+            continue
         curve = fit_curve(g.index.to_numpy(float), g.to_numpy(float), n) if len(g) >= 2 else None
         if curve is not None and curve.method == "power_law":
             E, B, b = curve.E, curve.B * prob.D0 ** (-curve.b), curve.b
@@ -313,11 +419,11 @@ def prepare(runs: pd.DataFrame, sources: list[str]) -> tuple[pd.DataFrame, np.nd
     return rows, sizes, D0, N0
 
 
-def residual_noise(rows: pd.DataFrame, noise: NoiseModel, sizes, sources, D0, N0) -> NoiseModel:
+def residual_noise(rows: pd.DataFrame, noise: NoiseModel, sizes, sources, D0, N0, form: str = "power_law") -> NoiseModel:
     """Without seed replicates: one σ from the residuals of an unweighted first fit."""
     if noise.glm:
         return noise
-    prob = build_problem(rows, NoiseModel(constant=1.0), sizes, sources, D0, N0)
+    prob = build_problem(rows, NoiseModel(constant=1.0), sizes, sources, D0, N0, form)
     x, dev = _fit_best(prob, _starts(prob, rows))
     sigma = float(np.sqrt(dev / max((~prob.censored).sum() - prob.n_params, 1)))
     return NoiseModel(constant=sigma, source=noise.source)
@@ -334,9 +440,10 @@ class LossSpaceFit:
     rows: pd.DataFrame
 
 
-def fit_loss_space(rows: pd.DataFrame, sizes, sources, D0, N0, noise: NoiseModel | None = None) -> LossSpaceFit:
-    noise = residual_noise(rows, noise or estimate_noise(rows), sizes, sources, D0, N0)
-    prob = build_problem(rows, noise, sizes, sources, D0, N0)
+def fit_loss_space(rows: pd.DataFrame, sizes, sources, D0, N0, noise: NoiseModel | None = None,
+                   form: str = "power_law") -> LossSpaceFit:
+    noise = residual_noise(rows, noise or estimate_noise(rows), sizes, sources, D0, N0, form)
+    prob = build_problem(rows, noise, sizes, sources, D0, N0, form)
     x, dev = _fit_best(prob, _starts(prob, rows))
     dof = max(len(prob.y) - prob.n_params, 1)
     disp = dev / dof
@@ -351,7 +458,8 @@ def cluster_bootstrap(fit: LossSpaceFit, n_boot: int, rng: np.random.Generator, 
     for _ in range(n_boot):
         rows, key = seed_resample(fit.rows, rng)
         if key not in cache:
-            prob = build_problem(rows, fit.noise, fit.prob.sizes, fit.prob.sources, fit.prob.D0, fit.prob.N0)
+            prob = build_problem(rows, fit.noise, fit.prob.sizes, fit.prob.sources, fit.prob.D0, fit.prob.N0,
+                                 fit.prob.form)
             try:
                 xb, _ = _solve(prob, fit.x)
                 cache[key] = combine(prob, xb)
@@ -368,23 +476,21 @@ def predict_finetune_loss(fit: FitResults, N, D_F) -> np.ndarray:
     p = fit.params
     out = np.empty(len(N))
     for i, (n, d) in enumerate(zip(N, D_F)):
-        c = fit.info["scratch_curves"][float(n)]
-        out[i] = c["E"] + c["B"] * (d + p["k"] * d ** p["alpha"] * n ** p["beta"]) ** (-c["b"])
+        out[i] = curve_loss(fit.info["scratch_curves"][float(n)], d + p["k"] * d ** p["alpha"] * n ** p["beta"])
     return out
 
 
 def scratch_curve_loss(fit: FitResults, N: float, D) -> np.ndarray:
-    c = fit.info["scratch_curves"][float(N)]
-    return c["E"] + c["B"] * np.asarray(D, float) ** (-c["b"])
+    return curve_loss(fit.info["scratch_curves"][float(N)], D)
 
 
 @single_threaded
 def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed: int = 0,
-                       profile: bool = True) -> FitResults:
+                       profile: bool = True, scratch_form: str = "spline") -> FitResults:
     """Fit one source's k, α, β in loss space (see the module docstring). ``runs``: a
     ``read_runs`` table already restricted by the design rules."""
     rows, sizes, D0, N0 = prepare(runs, [source])
-    fit = fit_loss_space(rows, sizes, [source], D0, N0)
+    fit = fit_loss_space(rows, sizes, [source], D0, N0, form=scratch_form)
     prob, x = fit.prob, fit.x
     params = pd.Series(prob.to_constants(x))
     profile_ci, profiles = None, {}
@@ -415,6 +521,7 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
         "n_finetune": int((rows["kind"] == "finetune").sum()),
         "n_censored": int((rows["stopped"] == "budget").sum()),
         "seeds": int(rows["seed"].nunique()),
+        "scratch_form": scratch_form,
         "deviance": float(fit.deviance),
         "dispersion": float(fit.dispersion),
         "profile_threshold": float(fit.limit),
@@ -429,7 +536,8 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
 
 
 @single_threaded
-def compare_loss_space(runs: pd.DataFrame, source_a: str, source_b: str, n_boot: int = 200, seed: int = 0) -> FitResults:
+def compare_loss_space(runs: pd.DataFrame, source_a: str, source_b: str, n_boot: int = 200, seed: int = 0,
+                       scratch_form: str = "spline") -> FitResults:
     """Both sources fitted jointly, sharing the from-scratch curves (and runs), and the
     differences A − B of α, β and log k with intervals of the differences: profile
     likelihood of each difference (``ci95``), and a joint seed-cluster bootstrap that
@@ -438,7 +546,7 @@ def compare_loss_space(runs: pd.DataFrame, source_a: str, source_b: str, n_boot:
         raise InputError("compare two different sources.")
     sources = [source_a, source_b]
     rows, sizes, D0, N0 = prepare(runs, sources)
-    fit = fit_loss_space(rows, sizes, sources, D0, N0)
+    fit = fit_loss_space(rows, sizes, sources, D0, N0, form=scratch_form)
     prob, x = fit.prob, fit.x
 
     def differences(p: Problem, xb: np.ndarray) -> dict[str, float]:
@@ -454,7 +562,7 @@ def compare_loss_space(runs: pd.DataFrame, source_a: str, source_b: str, n_boot:
         ends[name] = (lo, hi)
     boots = cluster_bootstrap(fit, n_boot, np.random.default_rng(seed), differences) if n_boot else None
     info = {"method": "joint loss-space fit of two sources sharing the from-scratch curves",
-            "sources": sources, "per_source": {s: prob.to_constants(x, i) for i, s in enumerate(sources)},
+            "sources": sources, "scratch_form": scratch_form, "per_source": {s: prob.to_constants(x, i) for i, s in enumerate(sources)},
             "n_runs": int(len(rows)), "seeds": int(rows["seed"].nunique()), "dispersion": float(fit.dispersion),
             "noise": fit.noise.as_dict(), "bootstrap": "joint cluster (whole seeds, shared scratch runs)",
             "profiles": profiles}
