@@ -82,13 +82,12 @@ for name in ("cpu", "gpu"):
     fam = pd.DataFrame([describe(shape_for(n, tk.get("vocab_size", 1024), p["n_ctx"])) for n in p["sizes"]])
     fam["output layer share"] = 100 * (1 - fam["kaplan_flops_per_token"] / fam["flops_per_token"])
     display(Markdown(f"**`{name}` profile**"))
-    tables.show(fam.drop(columns=["n_ctx"]).rename(columns={"n_params": "N", "n_layer": "layers", "d_model": "width",
-                                                            "n_head": "heads", "vocab_size": "vocabulary",
-                                                            "total_params": "total",
-                                                            "flops_per_token": "FLOPs/token",
-                                                            "kaplan_flops_per_token": "6N + attention"}),
-                units={"N": "parameters", "vocabulary": "tokens", "total": "parameters", "FLOPs/token": "FLOPs", "6N + attention": "FLOPs",
-                       "output layer share": "% of FLOPs"}, digits={"output layer share": 2})
+    tables.show(fam.drop(columns=["n_ctx"]).rename(columns={
+                    "n_params": "N", "n_layer": "layers", "d_model": "width", "n_head": "heads",
+                    "vocab_size": "vocabulary", "total_params": "all parameters",
+                    "flops_per_token": "FLOPs per token", "kaplan_flops_per_token": "FLOPs per token, 6N + attention"}),
+                units={"N": "parameters", "vocabulary": "tokens", "output layer share": "% of FLOPs"},
+                digits={"output layer share": 2})
 
 # %% [markdown]
 # ## Profiles

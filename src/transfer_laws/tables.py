@@ -1,10 +1,10 @@
 """Tables for readers: ``show`` puts a data frame on a book page with no index column,
 units in the headers and numbers at a sensible precision.
 
-A column's numbers are written one way down the whole column:
+Numbers are written by size:
 
-- a column whose largest value reaches ``ENGINEERING_FROM`` (FLOPs, large token counts)
-  in engineering notation with SI prefixes: 2.1M, 3.40G;
+- from ``ENGINEERING_FROM`` up (FLOPs, large token counts), in engineering notation with
+  SI prefixes: 2.1M, 3.4G;
 - whole numbers, and any number of ``digits`` or more integer digits, rounded to a whole
   number with thousands separators: 262,144;
 - other numbers to ``digits`` significant figures: 3.46, 0.0123.
@@ -27,13 +27,15 @@ MISSING = "—"
 
 
 def engineering(x: float, digits: int = 3) -> str:
-    """``x`` to ``digits`` significant figures with an SI prefix: 2_100_000 -> '2.1M'."""
+    """``x`` to ``digits`` significant figures with an SI prefix: 2_100_000 -> '2.1M'.
+    Beyond the prefixes (and below 1) it is plain scientific notation: 6.78e+149."""
     if x == 0 or not math.isfinite(x):
         return f"{x:g}"
     rounded = float(f"{x:.{digits}g}")
-    exp3 = min(max(3 * math.floor(math.log10(abs(rounded)) / 3), 0), max(SI_PREFIXES))
-    mantissa = f"{rounded / 10 ** exp3:.{digits}g}"
-    return mantissa + SI_PREFIXES.get(exp3, "")
+    exp3 = 3 * math.floor(math.log10(abs(rounded)) / 3)
+    if exp3 < 0 or exp3 > max(SI_PREFIXES):
+        return f"{x:.{digits}g}"
+    return f"{rounded / 10 ** exp3:.{digits}g}" + SI_PREFIXES.get(exp3, "")
 
 
 def _is_number(x) -> bool:
@@ -44,9 +46,8 @@ def _is_missing(x) -> bool:
     return x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and math.isnan(x))
 
 
-def _column_formatter(values: pd.Series, digits: int) -> Callable[[object], str]:
-    numbers = [float(v) for v in values if _is_number(v) and math.isfinite(v)]
-    large = bool(numbers) and max(abs(v) for v in numbers) >= ENGINEERING_FROM
+def number_formatter(digits: int = 3) -> Callable[[object], str]:
+    """The module's rule for one cell, as a function (for a table made by hand)."""
 
     def fmt(v) -> str:
         if _is_missing(v):
@@ -56,7 +57,7 @@ def _column_formatter(values: pd.Series, digits: int) -> Callable[[object], str]
         v = float(v)
         if not math.isfinite(v):
             return f"{v:g}"
-        if large:
+        if abs(v) >= ENGINEERING_FROM:
             return engineering(v, digits)
         if v.is_integer() or abs(v) >= 10 ** (digits - 1):
             return f"{round(v):,}"
@@ -82,7 +83,7 @@ def styled(frame: pd.DataFrame, units: Mapping[str, str] | None = None, digits: 
             per_column[col] = formats[col]
         else:
             d = digits.get(col, 3) if isinstance(digits, Mapping) else digits
-            per_column[col] = _column_formatter(frame[col].astype(object), d)
+            per_column[col] = number_formatter(d)
     headers = {c: f"{c} ({units[c]})" for c in units}
     shown = frame.astype(object).rename(columns=headers)
     per_column = {headers.get(c, c): f for c, f in per_column.items()}
