@@ -225,7 +225,9 @@ def compare_scratch_forms(runs) -> pd.DataFrame:
         e = np.concatenate(errs)
         test = s[s["n_params"] == largest]
         e2 = np.log(predict(name, s[s["n_params"] != largest], test)) - np.log(test["loss"].to_numpy())
-        rows.append({"form": name, "held-out D: RMSE(log L)": float(np.sqrt(np.nanmean(e**2))),
+        predicted = ~np.isnan(e)
+        rows.append({"form": name, "held-out D: RMSE(log L)": float(np.sqrt(np.mean(e[predicted] ** 2)))
+                     if predicted.any() else np.nan,
                      "held-out D: not predicted": int(np.isnan(e).sum()),
                      "held-out largest N: RMSE(log L)": float(np.sqrt(np.mean(e2**2))) if np.isfinite(e2).all()
                      else np.nan})
