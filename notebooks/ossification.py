@@ -25,7 +25,7 @@ data_dir = "data"
 # %%
 from IPython.display import Markdown, display
 
-from transfer_laws import figures
+from transfer_laws import figures, tables
 from transfer_laws.analysis import open_study
 
 sd, ready = open_study(source, target, profile, results, data_dir, need="ed")
@@ -45,4 +45,9 @@ if ready:
         display(Markdown(f"**Not observed in our runs:** in all {len(d)} fine-tuned runs the pre-trained model ends at "
                          f"or below the from-scratch curve (smallest benefit {d['gain'].min():.4f} nats, at "
                          f"N = {d.loc[d['gain'].idxmin(), 'n_params']:,.0f}, D_F = {d.loc[d['gain'].idxmin(), 'D_F']:,.0f})."))
-    display(d[["n_params", "D_F", "loss", "scratch_loss", "gain"]].sort_values(["n_params", "D_F"]))
+    tables.show(d[["n_params", "D_F", "loss", "scratch_loss", "gain"]].sort_values(["n_params", "D_F"]).rename(
+                    columns={"n_params": "N", "loss": "fine-tuned loss", "scratch_loss": "from-scratch loss",
+                             "gain": "from scratch − fine-tuned"}),
+                units={"N": "parameters", "D_F": "tokens", "fine-tuned loss": "nats/token",
+                       "from-scratch loss": "nats/token", "from scratch − fine-tuned": "nats/token"},
+                digits={"fine-tuned loss": 4, "from-scratch loss": 4})

@@ -24,7 +24,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws.analysis import open_study
-from transfer_laws import figures
+from transfer_laws import figures, tables
 
 sd, ready = open_study(source, target, profile, results, data_dir, need="curves")
 
@@ -46,7 +46,8 @@ if ready:
                            "RMSE(log L)": c.rmse, "D(N) (1% of E_N)": c.data_to_saturate(),
                            "largest D run": c.d_max,
                            "largest D / D(N)": c.d_max / c.data_to_saturate()} for n, c in sd.curves.items()])
-    display(table)
+    tables.show(table, units={"N": "parameters", "E_N": "nats/token",
+                              "D(N) (1% of E_N)": "tokens", "largest D run": "tokens"}, digits={"E_N": 4})
 
 # %% [markdown]
 # ## Did the runs converge?
@@ -61,7 +62,7 @@ if ready:
 if len(conv):
     display(Markdown(f"**{len(capped)} of {len(conv)}** from-scratch runs reached the token budget while still "
                      f"improving; the others stopped early."))
-    display(conv.round({"epochs": 1}))
+    tables.show(conv, units={"N": "parameters", "D": "tokens"})
 
 # %% [markdown]
 # ## Which from-scratch law predicts runs it has not seen
@@ -86,7 +87,7 @@ if len(conv):
 
 # %%
 if ready and sd.scratch_forms is not None:
-    display(sd.scratch_forms.round(4))
+    tables.show(sd.scratch_forms, digits=3)
     display(Markdown(f"Held-out runs: {', '.join(f'{k}: {v}' for k, v in sd.scratch_forms.attrs['runs'].items())}; "
                      f"{sd.scratch_forms.attrs['seeds']} seeds. The Hernandez fit uses **{sd.scratch_form}**."))
 elif ready:
@@ -100,4 +101,7 @@ elif ready:
 
 # %%
 if len(sd.records):
-    display(sd.provenance().sort_values(["kind", "N", "D"]))
+    runs = sd.provenance().sort_values(["kind", "N", "D"]).rename(columns={"wall_s": "wall time",
+                                                                          "tokens_per_s": "throughput"})
+    tables.show(runs, units={"N": "parameters", "D": "tokens", "loss": "nats/token", "wall time": "s",
+                             "throughput": "tokens/s"}, digits={"loss": 4})

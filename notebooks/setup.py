@@ -26,6 +26,7 @@ import json
 import pandas as pd
 from IPython.display import Markdown, display
 
+from transfer_laws import tables
 from transfer_laws.data import DataStore
 from transfer_laws.model import describe, shape_for
 from transfer_laws.study import BUILTIN_PROFILES, load_profile
@@ -44,19 +45,13 @@ studies = json.loads(studies)
 # more than two such lines are dropped.
 
 # %%
-def count(x):
-    return "—" if x is None else f"{x:,}"
-
-
-rows = []
-for r in store.listing():
-    rows.append({"distribution": r["name"], "kind": r["kind"], "MB": round((r["bytes"] or 0) / 1e6, 1),
-                 "train tokens": count(r["train_tokens"]), "validation tokens": count(r["validation_tokens"]),
-                 "test tokens": count(r["test_tokens"]),
-                 "bytes per token": "—" if r.get("bytes_per_token") is None else f"{r['bytes_per_token']:.2f}",
-                 "Python leakage": "—" if r["leakage_share"] is None else f"{100 * r['leakage_share']:.3f}%",
-                 "text sha256": (r["sha256"] or "")[:12]})
-display(pd.DataFrame(rows).set_index("distribution"))
+rows = [{"distribution": r["name"], "kind": r["kind"], "text": None if r["bytes"] is None else r["bytes"] / 1e6,
+         "train": r["train_tokens"], "validation": r["validation_tokens"], "test": r["test_tokens"],
+         "bytes per token": r.get("bytes_per_token"),
+         "Python leakage": None if r["leakage_share"] is None else 100 * r["leakage_share"],
+         "text sha256": (r["sha256"] or "")[:12]} for r in store.listing()]
+tables.show(pd.DataFrame(rows), units={"text": "MB", "train": "tokens", "validation": "tokens", "test": "tokens",
+                                       "Python leakage": "% of lines"})
 for r in store.listing():
     display(Markdown(f"- **{r['name']}**: {r['description']} *License:* {r['license']}. "
                      f"*Sources:* {', '.join(f'`{s}`' for s in r['sources'])}."))
@@ -85,23 +80,32 @@ display(Markdown(
 for name in ("cpu", "gpu"):
     p = load_profile(name)
     fam = pd.DataFrame([describe(shape_for(n, tk.get("vocab_size", 1024), p["n_ctx"])) for n in p["sizes"]])
-    fam["output layer share of FLOPs"] = (1 - fam["kaplan_flops_per_token"] / fam["flops_per_token"]).map("{:.0%}".format)
+    fam["output layer share"] = 100 * (1 - fam["kaplan_flops_per_token"] / fam["flops_per_token"])
     display(Markdown(f"**`{name}` profile**"))
-    display(fam.drop(columns=["n_ctx"]).rename(columns={"n_params": "N", "flops_per_token": "FLOPs/token",
-                                                          "kaplan_flops_per_token": "6N + attention"}).style.hide(axis="index")
-            .format({"N": "{:,}", "total_params": "{:,}", "FLOPs/token": "{:,.0f}", "6N + attention": "{:,.0f}"}))
+    tables.show(fam.drop(columns=["n_ctx"]).rename(columns={
+                    "n_params": "N", "n_layer": "layers", "d_model": "width", "n_head": "heads",
+                    "vocab_size": "vocabulary", "total_params": "all parameters",
+                    "flops_per_token": "FLOPs per token", "kaplan_flops_per_token": "FLOPs per token, 6N + attention"}),
+                units={"N": "parameters", "vocabulary": "tokens", "output layer share": "% of FLOPs"},
+                digits={"output layer share": 2})
 
 # %% [markdown]
 # ## Profiles
 
 # %%
+def counts(values) -> str:
+    return ", ".join(tables.engineering(v) for v in values) if values else "—"
+
+
 prof_rows = []
 for name in BUILTIN_PROFILES:
     p = load_profile(name)
-    prof_rows.append({"profile": name, "n_ctx": p["n_ctx"], "sizes N": p["sizes"], "scratch D": p["scratch_tokens"],
-                      "fine-tune D_F": p["finetune_tokens"], "seeds": len(p["seeds"]),
-                      "pre-train p (all N)": p["pretrain_tokens"]["main"],
-                      "p grid": p["pretrain_tokens"].get("grid"),
-                      "p grid at N": ", ".join(f"{n:,}" for n in p["pretrain_tokens"]["grid_size"])})
-display(pd.DataFrame(prof_rows))
+    prof_rows.append({"profile": name, "context": p["n_ctx"], "sizes N": counts(p["sizes"]),
+                      "from scratch D": counts(p["scratch_tokens"]), "fine-tune D_F": counts(p["finetune_tokens"]),
+                      "seeds": len(p["seeds"]), "pre-train p (all N)": p["pretrain_tokens"]["main"],
+                      "p grid": counts(p["pretrain_tokens"].get("grid")),
+                      "p grid at N": counts(p["pretrain_tokens"]["grid_size"])})
+tables.show(pd.DataFrame(prof_rows), units={"context": "tokens", "sizes N": "parameters", "from scratch D": "tokens",
+                                           "fine-tune D_F": "tokens", "pre-train p (all N)": "tokens",
+                                           "p grid": "tokens", "p grid at N": "parameters"})
 display(Markdown("Studies in this book: " + (", ".join(f"{s['source']} → {s['target']} ({s['profile']})" for s in studies) or "none yet")))

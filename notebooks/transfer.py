@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from transfer_laws import figures
+from transfer_laws import figures, tables
 from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
 from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt, predict_finetune_loss
@@ -44,7 +44,11 @@ if ready:
     figures.show(figures.definition_picture(sd.runs, sd.ed, sd.curves[n_show], n_show),
                  f"fig1-{source}-{target}-{profile}", sd.caption("transfer", "Horizontal segments: D_T"))
     cols = ["n_params", "D_F", "loss", "D_E", "D_T", "multiplier", "fraction_transfer", "extrapolated", "scratch_method"]
-    display(sd.ed[cols].sort_values(["n_params", "D_F"]))
+    tables.show(sd.ed[cols].sort_values(["n_params", "D_F"]).rename(columns={
+                    "n_params": "N", "multiplier": "D_E / D_F", "fraction_transfer": "D_T / D_E",
+                    "scratch_method": "from-scratch curve"}),
+                units={"N": "parameters", "D_F": "tokens", "loss": "nats/token", "D_E": "tokens", "D_T": "tokens"},
+                digits={"loss": 4})
 
 # %% [markdown]
 # ## Fig. 2: fraction of effective data from transfer
@@ -93,7 +97,7 @@ if sd.hernandez is not None:
         {"source → target": "50% text + 50% non-python code → python (paper)", "k": "2.1e5", "alpha": "0.096", "beta": "0.38"},
         {"source → target": f"{source} → {target} (ours)", **ours},
     ])
-    display(table1)
+    tables.show(table1)
     print(h.summary())
 else:
     display(Markdown("**Table 1 cannot be fitted yet:** " + sd.missing.get("hernandez", "not enough fine-tuned runs.")))
@@ -130,7 +134,10 @@ if sd.hernandez is not None:
         both["predicted"] = [predicted_loss(n, d) for n, d in zip(both["n_params"], both["tokens"])]
         test = both[both["n_params"] == largest]
         err = (test["predicted"] - test["loss"]).to_numpy()
-        display(both[["set", "n_params", "tokens", "seed", "loss", "predicted"]].round(4))
+        tables.show(both[["set", "n_params", "tokens", "seed", "loss", "predicted"]].rename(
+                        columns={"n_params": "N", "tokens": "D_F", "predicted": "predicted loss"}),
+                    units={"N": "parameters", "D_F": "tokens", "loss": "nats/token", "predicted loss": "nats/token"},
+                    digits={"loss": 4, "predicted loss": 4})
         display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted without its fine-tunes predicts "
                          f"their losses with RMS error **{np.sqrt(np.mean(err**2)):.3f} nats** (largest "
                          f"{np.abs(err).max():.3f}) over {len(test)} runs."))

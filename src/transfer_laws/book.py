@@ -96,6 +96,19 @@ def _static_assets(book: Path, cache: Path) -> None:
             mj.write_bytes(member.read())
 
 
+def kernel_config():
+    """Kernel settings for papermill. ipykernel warns, on every kernel it starts, that
+    plain TCP is unencrypted; the python3 kernelspec declares CurveZMQ support, so
+    jupyter_client is asked to provision keys (where it is new enough to know how)."""
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names():
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def execute(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
     import jupytext
     import papermill as pm
@@ -116,10 +129,26 @@ def execute(notebook: Path, output: Path, parameters: dict, cwd: Path) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(nb, str(output), parameters=parameters, cwd=str(cwd), kernel_name="python3",
-                            progress_bar=False, log_output=False)
+                            progress_bar=False, log_output=False, config=kernel_config())
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"notebook {notebook.name} failed in cell {e.exec_count} with "
                             f"{e.ename}: {e.evalue} (parameters {parameters}; executed copy: {output})") from None
+
+
+def notebook_jobs(studies: list[dict], results: Path, data_dir: Path, notebooks: Path, gen: Path,
+                  cwd: Path) -> list[tuple[Path, Path, dict]]:
+    """(notebook, executed copy, parameters) for every page. The kernels run in ``cwd``
+    and get ``results`` and ``data_dir`` relative to it: papermill prints the parameters
+    on each page, and a page should not show the folders of the machine that built it."""
+    common = {"results": os.path.relpath(results, cwd), "data_dir": os.path.relpath(data_dir, cwd)}
+    jobs = [(notebooks / "setup.py", gen / "setup.ipynb", {**common, "studies": json.dumps(studies)})]
+    for i, s in enumerate(studies):
+        for j, ch in enumerate(STUDY_CHAPTERS):
+            jobs.append((notebooks / f"{ch}.py", gen / "studies" / f"{i:02d}-{study_slug(s)}" / f"{j + 2}-{ch}.ipynb",
+                         {**common, "source": s["source"], "target": s["target"], "profile": s["profile"]}))
+    for across in ("table1", "transfer_gap", "claims"):
+        jobs.append((notebooks / f"{across}.py", gen / f"{across}.ipynb", {**common, "studies": json.dumps(studies)}))
+    return jobs
 
 
 def build_book(results: Path = Path("results"), output: Path = Path("_build"), book: Path = Path("book"),
@@ -141,19 +170,13 @@ def build_book(results: Path = Path("results"), output: Path = Path("_build"), b
     os.environ["TRANSFER_LAWS_DATA"] = data_dir
     # transformers imports tqdm.auto, which warns on every page that ipywidgets is missing
     os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
-    common = {"results": str(results), "data_dir": data_dir}
+    here = Path.cwd()
     try:
-        jobs = [(notebooks / "setup.py", gen / "setup.ipynb", {**common, "studies": json.dumps(studies)})]
-        for i, s in enumerate(studies):
-            for j, ch in enumerate(STUDY_CHAPTERS):
-                jobs.append((notebooks / f"{ch}.py", gen / "studies" / f"{i:02d}-{study_slug(s)}" / f"{j + 2}-{ch}.ipynb",
-                             {**common, "source": s["source"], "target": s["target"], "profile": s["profile"]}))
-        for across in ("table1", "transfer_gap", "claims"):
-            jobs.append((notebooks / f"{across}.py", gen / f"{across}.ipynb", {**common, "studies": json.dumps(studies)}))
         from tqdm import tqdm
 
-        for nb, out, params in tqdm(jobs, desc="notebooks", unit="nb"):
-            execute(nb, out, params, cwd=gen)
+        for nb, out, params in tqdm(notebook_jobs(studies, results, Path(data_dir), notebooks, gen, here),
+                                    desc="notebooks", unit="nb"):
+            execute(nb, out, params, cwd=here)
     finally:
         for k, v in saved_env.items():
             if v is None:

@@ -203,7 +203,9 @@ class Problem:
     def to_constants(self, x: np.ndarray, s: int = 0) -> dict[str, float]:
         """k, α, β of source s in tokens and parameters (undoing the scaling)."""
         lk, al, be = x[self.transfer_slice(s)]
-        return {"k": float(np.exp(lk + (1 - al) * np.log(self.D0) - be * np.log(self.N0))),
+        with np.errstate(over="ignore"):  # far-off trial points (profiles, resamples) may give k = inf
+            k = float(np.exp(lk + (1 - al) * np.log(self.D0) - be * np.log(self.N0)))
+        return {"k": k,
                 "alpha": float(al), "beta": float(be)}
 
     def curves(self, x: np.ndarray) -> dict[float, dict]:
@@ -500,8 +502,9 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
             a, off = _linear_form(prob, name)
             lo, hi, table = profile_interval(prob, x, fit.deviance, a, fit.limit)
             if name == "k":
-                lo, hi = np.exp(lo + off), np.exp(hi + off)
-                table = table.assign(value=np.exp(table["value"] + off))
+                with np.errstate(over="ignore"):  # a profile walked out past k = 1e308 means k is unbounded: inf
+                    lo, hi = np.exp(lo + off), np.exp(hi + off)
+                    table = table.assign(value=np.exp(table["value"] + off))
             ends[name] = (lo, hi)
             profiles[name] = table
         profile_ci = pd.DataFrame(ends, index=[0, 1]).T
