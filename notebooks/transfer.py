@@ -30,7 +30,7 @@ from IPython.display import Markdown, display
 from transfer_laws import figures, tables
 from transfer_laws.analysis import open_study
 from transfer_laws.errors import InputError
-from transfer_laws.laws import fit_hernandez, logit_fraction_fit, predict_dt, predict_finetune_loss
+from transfer_laws.laws import estimate_noise, fit_hernandez, logit_fraction_fit, predict_dt, predict_finetune_loss
 from transfer_laws.laws.hernandez import drop_reasons
 
 sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=200)
@@ -138,8 +138,15 @@ if sd.hernandez is not None:
                         columns={"n_params": "N", "tokens": "D_F", "predicted": "predicted loss"}),
                     units={"N": "parameters", "D_F": "tokens", "loss": "nats/token", "predicted loss": "nats/token"},
                     digits={"loss": 4, "predicted loss": 4})
+        noise = estimate_noise(sd.main_runs)
+        sigma = noise.sd(np.full(len(test), "finetune"), test["n_params"].to_numpy(), test["tokens"].to_numpy())
+        beside = (f" The seed noise of these runs (run-to-run σ at their N and D_F, {noise.source}) is "
+                  f"{np.sqrt(np.mean(sigma**2)):.3f} nats (RMS), and a pre-training seed shifts all its fine-tunes "
+                  f"together by σ_c = {noise.cluster_sd('finetune'):.3f}: an error near the noise means the law "
+                  "extrapolates in N as well as the runs can tell." if noise.glm else
+                  " There are no seed replicates yet to set the error beside.")
         display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted without its fine-tunes predicts "
                          f"their losses with RMS error **{np.sqrt(np.mean(err**2)):.3f} nats** (largest "
-                         f"{np.abs(err).max():.3f}) over {len(test)} runs."))
+                         f"{np.abs(err).max():.3f}) over {len(test)} runs." + beside))
     except InputError as e:
         display(Markdown(f"Out-of-sample check not possible yet: {e}"))

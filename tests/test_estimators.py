@@ -272,3 +272,14 @@ def test_the_from_scratch_form_is_chosen_by_held_out_error_inside_the_grid():
         return 6.5 - 0.35 * np.logaddexp(0.0, np.log2(D) - 13.0) - 0.05 * np.log(N / 6592.0)
 
     assert choose_scratch_form(compare_scratch_forms(_scratch_table(plateau))) == "spline"
+
+
+def test_bootstrap_leaves_out_resamples_of_a_half_trained_seed_instead_of_failing_the_fit():
+    """While seed 2 is still training, a resample that draws it three times lacks the
+    largest size's from-scratch curve: that resample is counted, the fit still stands."""
+    runs = design_runs(TRUTH, seed=4)
+    largest = runs["n_params"].max()
+    half = (runs["seed"] == 2) & (runs["n_params"] == largest)
+    fit = fit_hernandez(runs[~half], n_boot=60, profile=False)
+    assert fit.info["bootstrap_failed"] > 0
+    assert np.isfinite(fit.params["alpha"]) and np.isfinite(fit.params["beta"])

@@ -67,7 +67,7 @@ class StudyData:
         return pd.DataFrame(rows)
 
 
-FIT_CACHE_VERSION = 3  # bump when a fit's estimator changes
+FIT_CACHE_VERSION = 4  # bump when a fit's estimator changes
 
 
 def cached_fit(results: str | Path, what: str, table: pd.DataFrame, fit, **options):

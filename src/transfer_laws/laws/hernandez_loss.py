@@ -455,21 +455,27 @@ def fit_loss_space(rows: pd.DataFrame, sizes, sources, D0, N0, noise: NoiseModel
 
 def cluster_bootstrap(fit: LossSpaceFit, n_boot: int, rng: np.random.Generator, combine) -> pd.DataFrame:
     """``combine(prob, x)`` -> dict of the constants to keep per resample. Resamples
-    with the same multiset of seeds are fitted once."""
-    cache, out = {}, []
+    with the same multiset of seeds are fitted once. A resample that cannot be fitted
+    (e.g. while a seed is half-trained, one that draws only that seed lacks a size's
+    from-scratch curve) is left out and counted in ``attrs["failed"]``."""
+    cache, out, failed = {}, [], 0
     for _ in range(n_boot):
         rows, key = seed_resample(fit.rows, rng)
         if key not in cache:
-            prob = build_problem(rows, fit.noise, fit.prob.sizes, fit.prob.sources, fit.prob.D0, fit.prob.N0,
-                                 fit.prob.form)
             try:
+                prob = build_problem(rows, fit.noise, fit.prob.sizes, fit.prob.sources, fit.prob.D0, fit.prob.N0,
+                                     fit.prob.form)
                 xb, _ = _solve(prob, fit.x)
                 cache[key] = combine(prob, xb)
-            except (ValueError, np.linalg.LinAlgError):
+            except (ValueError, np.linalg.LinAlgError):  # InputError is a ValueError
                 cache[key] = None
         if cache[key] is not None:
             out.append(cache[key])
-    return pd.DataFrame(out)
+        else:
+            failed += 1
+    table = pd.DataFrame(out)
+    table.attrs["failed"] = failed
+    return table
 
 
 def predict_finetune_loss(fit: FitResults, N, D_F) -> np.ndarray:
@@ -531,6 +537,7 @@ def fit_hernandez_loss(runs: pd.DataFrame, source: str, n_boot: int = 200, seed:
         "noise": fit.noise.as_dict(),
         "scratch_curves": prob.curves(x),
         "bootstrap": "cluster (whole seeds)",
+        "bootstrap_failed": int(boots.attrs.get("failed", 0)) if boots is not None else 0,
         "profiles": profiles,
     }
     return FitResults("hernandez", params, boots if boots is not None and len(boots) else None, None, info,
