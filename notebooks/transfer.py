@@ -140,11 +140,15 @@ if sd.hernandez is not None:
                     digits={"loss": 4, "predicted loss": 4})
         noise = estimate_noise(sd.main_runs)
         sigma = noise.sd(np.full(len(test), "finetune"), test["n_params"].to_numpy(), test["tokens"].to_numpy())
+        rms, noise_rms = np.sqrt(np.mean(err**2)), np.sqrt(np.mean(sigma**2))
         beside = (f" The seed noise of these runs (run-to-run σ at their N and D_F, {noise.source}) is "
-                  f"{np.sqrt(np.mean(sigma**2)):.3f} nats (RMS), and a pre-training seed shifts all its fine-tunes "
-                  f"together by σ_c = {noise.cluster_sd('finetune'):.3f}: an error near the noise means the law "
-                  "extrapolates in N as well as the runs can tell." if noise.glm else
-                  " There are no seed replicates yet to set the error beside.")
+                  f"{noise_rms:.3f} nats (RMS), and a pre-training seed shifts all its fine-tunes together by "
+                  f"σ_c = {noise.cluster_sd('finetune'):.3f}. "
+                  + (f"The error is {rms / noise_rms:.1f}× the run-to-run noise: the law extrapolates to the "
+                     "largest size about as well as single runs can tell." if rms <= 1.5 * noise_rms else
+                     f"The error is {rms / noise_rms:.1f}× the run-to-run noise: the law fitted on the smaller "
+                     "sizes misses the largest one by more than seed noise explains.")
+                  if noise.glm else " There are no seed replicates yet to set the error beside.")
         display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted without its fine-tunes predicts "
                          f"their losses with RMS error **{np.sqrt(np.mean(err**2)):.3f} nats** (largest "
                          f"{np.abs(err).max():.3f}) over {len(test)} runs." + beside))
