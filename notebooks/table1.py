@@ -124,12 +124,15 @@ display(Markdown("\n".join(lines) if lines else
 # ## How precise: the 0.3-width target
 # Issue 13 asks for 95% intervals of α and of β each at most 0.3 wide for english →
 # python and english+code → python. Where a width is over the target, the projection
-# says how many seeds per point would meet it: the standard error of a noise-limited
-# exponent falls as 1/√seeds, and the profile threshold F(1, ν)·max(1, φ) falls as the
-# degrees of freedom ν = (seeds − 1) × sizes behind the seed noise grow; the fit's
-# dispersion φ and the design are kept as they are (`transfer_laws.precision`). A wider
-# design narrows the interval at the same noise in proportion to the spread of ln N (β)
-# and of ln D_F (α): the gpu profile's factor is given beside it.
+# says how many seeds per point would meet it. It starts from the measured profile width
+# and scales it by √(s_now/s) (a noise-limited width) and by √(F(1, ν_s)/F(1, ν_now)) (the
+# profile threshold falls as the degrees of freedom ν = (seeds − 1) × sizes behind the
+# seed noise grow), so at the seeds there are now it is the measured width (shown beside
+# it). Where the fit's dispersion φ is above 2, the runs scatter about the law more than
+# the seeds do: the width is then limited by lack of fit and more seeds will not meet the
+# target; where the interval is unbounded no seed count is given (`transfer_laws.precision`).
+# A wider design narrows the interval at the same noise in proportion to the spread of
+# ln N (β) and of ln D_F (α): the gpu profile's factor is given beside it.
 
 # %%
 import numpy as np
@@ -155,9 +158,17 @@ for src, tgt in TARGET_PAIRS:
             outlook.append(f"- **{pair}**, {sym}: width {r['width']:.3f} ≤ {WIDTH_TARGET}: **target met**.")
             continue
         width = "unbounded" if not np.isfinite(r["width"]) else f"{r['width']:.3f}"
-        seeds = (f"about {r['seeds for target']:.0f} seeds per point would meet it (now {r['seeds now']:.2g})"
-                 if np.isfinite(r["seeds for target"]) else "no number of seeds up to 100 would, at this design")
-        outlook.append(f"- **{pair}**, {sym}: width {width} > {WIDTH_TARGET}: **target not met**; by the projection "
+        if not np.isfinite(r["width"]):
+            seeds = "no seed count is projected from an unbounded interval"
+        elif r["limited by lack of fit"]:
+            seeds = (f"the dispersion φ = {r['dispersion']:.3g} > 2 says the width is limited by lack of fit (the runs "
+                     f"scatter about the law more than between seeds), so more seeds will not meet the target")
+        elif np.isfinite(r["seeds for target"]):
+            seeds = (f"by the projection about {r['seeds for target']:.0f} seeds per point would meet it (now "
+                     f"{r['seeds now']:.2g}; the projection at that is {r['projected at seeds now']:.3f}, the measured width)")
+        else:
+            seeds = "by the projection no number of seeds up to 100 would, at this design"
+        outlook.append(f"- **{pair}**, {sym}: width {width} > {WIDTH_TARGET}: **target not met**; "
                        f"{seeds}; the gpu profile's wider design would narrow it about {arm[r['exponent']]:.2g}× at "
                        f"the same noise.")
 display(Markdown("\n".join(outlook)))

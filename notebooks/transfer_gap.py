@@ -38,6 +38,7 @@ from IPython.display import Markdown, display
 from transfer_laws import figures
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
+from transfer_laws.claims import reference_f
 from transfer_laws.gap import gap_table, study_gap_fits
 from transfer_laws.laws import allocation_curve, compare_laws
 
@@ -129,22 +130,35 @@ if ready:
             f"**The data do not bound G for {', '.join(open_g)}.** Any G in the dashed range fits the runs "
             "as well as the estimate: none of the pre-training sizes comes close enough to saturating the "
             "target loss to say how much of the gap pre-training could never close, so G trades off against "
-            "A and α (the form with G = 0 fits about as well: alternative forms, below). These fits are left out of "
-            "the ranking and of the allocation; more pre-training data per pair (a wider p grid) is what would "
-            "bound them."))
-    ranked = table[table["G bounded"]]
-    if len(ranked):
-        display(Markdown("**Pairs ranked by G**, bounded fits only (smallest gap first: pre-training substitutes "
-                         "for target data most cheaply there):"))
-        display(pd.DataFrame({"rank": range(1, len(ranked) + 1), "pair": ranked["pair"].to_numpy(),
-                              "G [95% interval]": [f"{g:.3g} [{lo:.3g}, {hi:.3g}]" for g, lo, hi in
-                                                   zip(ranked["G"], ranked["G_low"], ranked["G_high"])]}))
-    else:
-        display(Markdown("**No ranking by G yet**: no fit bounds G on both sides."))
+            "A and α (the form with G = 0 fits about as well: alternative forms, below). These fits are ranked by "
+            "the bound they have, if any, and left out of the allocation, which needs a finite G; more "
+            "pre-training data per pair (a wider p grid) is what would bound them."))
+    # G is in loss·tokens^β: between fits with different β only G·f^−β at one shared f compares
+    f_ref = reference_f(gaps[gaps["G"].notna()])
+    scale = np.exp(-table["beta"] * np.log(f_ref)) if np.isfinite(f_ref) else pd.Series(1.0, index=table.index)
+    g_ref, lo_ref, hi_ref = table["G"] * scale, table["G_low"] * scale, table["G_high"] * scale
+    has_upper = np.isfinite(hi_ref)
+    n_open = int((~table["G bounded"]).sum())
+    display(Markdown(
+        f"**Pairs ranked by G** at f_ref = {f_ref:,.0f} fine-tuning tokens (the middle of the D_F grid every fit shares), "
+        "as G·f_ref^−β in nats, conditional on each fit's β̂ (smallest gap first: pre-training substitutes for target "
+        f"data most cheaply there). {n_open} of {len(table)} fit(s) leave G unbounded at one end or both: those "
+        "with an upper bound are ranked by it (\"below x\"); those with none cannot be ranked."
+        if np.isfinite(f_ref) else "**Pairs ranked by G** (the fits share no D_F, so G is not rescaled)."))
+    key = np.where(table["G bounded"], g_ref, np.where(has_upper, hi_ref, np.inf))
+    order = np.argsort(key, kind="stable")
+    shown = []
+    for rank, i in enumerate(order, 1):
+        bounded, up = bool(table["G bounded"].iloc[i]), bool(has_upper.iloc[i])
+        shown.append({"rank": rank if (bounded or up) else "–", "pair": table["pair"].iloc[i],
+                      "G·f_ref^−β [95% interval]": (f"{g_ref.iloc[i]:.3g} [{lo_ref.iloc[i]:.3g}, {hi_ref.iloc[i]:.3g}]"
+                                                     if bounded else f"below {hi_ref.iloc[i]:.3g}" if up else
+                                                     "not bounded"),
+                      "G bounded": "both ends" if bounded else "upper only" if up else "no"})
+    display(pd.DataFrame(shown))
     figures.show(figures.gap_ranking(table), "gap-ranking",
                  "Made by notebooks/transfer_gap.py from every study in book/studies.toml; "
-                 "dashed: an interval the data do not bound, drawn to the edge of the searched range "
-                 "(such fits are not ranked).")
+                 "dashed: an interval the data do not bound, drawn to the edge of the searched range.")
     for label, (sd, fit, pts) in fits.items():
         display(Markdown(f"**{label}**: alternative forms"))
         display(compare_laws(pts))

@@ -3,8 +3,11 @@
 ``study_gap_fits`` fits the Barnett form with profile intervals at each size with 2 or
 more pre-training sizes (the law has no N term, so G is fitted and reported per N), once
 per book build (``analysis.cached_fit``); ``gap_table`` flattens the fits into one row
-per (pair, N) with G's interval and whether the data bound it on both sides. Every page
-that ranks pairs by G or draws an allocation reads ``bounded`` from here.
+per (pair, N) with G's interval and whether the data bound it on both sides, β (G is in
+loss·tokens^β, so pairs compare as G·f^−β at a shared f), the D_F values fitted, and G's
+profile on the χ²₁ scale (``GapFit.g_profile``) from which intervals of ratios between
+pairs are built (``claims.log_ratio_interval``). Every page that ranks pairs by G or
+draws an allocation reads ``bounded`` from here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,19 @@ class GapFit:
             return False
         lo, hi = self.fit.conf_int().loc["G"]
         return bool(lo > 0 and np.isfinite(hi))
+
+
+    def g_profile(self) -> pd.DataFrame | None:
+        """G's profile as (value, stat): stat = 4(S − Ŝ)/(√(2π)·σ), the rise of the summed
+        absolute log-residual on the χ²₁ scale the fit's own interval uses
+        (``barnett._profile_limit``)."""
+        if self.fit is None or "profiles" not in self.fit.info:
+            return None
+        prof = self.fit.info["profiles"]["G"]
+        n, k = self.fit.info["n_points"], len(self.fit.params)
+        sigma = self.fit.info["rmse_log_loss"] * np.sqrt(n / max(n - k, 1))
+        stat = 4 * (prof["abs_dev"] - prof["abs_dev"].min()) / (np.sqrt(2 * np.pi) * sigma)
+        return pd.DataFrame({"value": prof["value"].to_numpy(float), "stat": stat.to_numpy(float)})
 
 
 def _fit(pts: pd.DataFrame, n_params: float):
@@ -75,8 +91,10 @@ def gap_table(fits: list[GapFit]) -> pd.DataFrame:
             prof = g.fit.info["profiles"]["G"]["value"]
             row.update({"G": float(g.fit.params["G"]), "G_low": float(ci.loc["G", 0]), "G_high": float(ci.loc["G", 1]),
                         "G_searched_low": float(prof.min()), "G_searched_high": float(prof.max()),
-                        "curvature": g.fit.info["curvature_test"]["verdict"]})
+                        "curvature": g.fit.info["curvature_test"]["verdict"], "beta": float(g.fit.params["beta"]),
+                        "f_values": tuple(sorted(g.points["tokens"].astype(float).unique())),
+                        "G_profile": g.g_profile()})
         rows.append(row)
     cols = ["pair", "source", "target", "profile", "N", "runs", "G", "G_low", "G_high", "G_searched_low",
-            "G_searched_high", "bounded", "curvature", "note"]
+            "G_searched_high", "bounded", "curvature", "beta", "f_values", "G_profile", "note"]
     return pd.DataFrame(rows, columns=cols)

@@ -2,12 +2,16 @@
 
 ``seed_noise`` is the run-to-run noise measured from seed replicates, per (kind, N, D).
 ``width_outlook`` projects the 95% interval width of α and β of a loss-space Hernandez
-fit to more seeds: the standard error of a noise-limited estimate falls as 1/√seeds,
-and the profile threshold F(1, ν)·max(1, φ) falls as the degrees of freedom ν behind
-the fine-tunes' shared noise grow ((seeds − 1) per size). The projection keeps the
-dispersion φ and the design (sizes, D_F) as they are; ``lever_arm`` says what a wider
-design would do instead: at fixed noise the interval of a slope narrows as the spread of
-its regressor (ln N for β, ln D_F for α) widens.
+fit to more seeds, anchored on the measured (profile) width: a noise-limited width
+shrinks as √(s_now/s), and the profile threshold F(1, ν)·max(1, φ) as the degrees of
+freedom ν behind the fine-tunes' shared noise grow ((seeds − 1) per size), so
+width(s) = width_now·√(s_now/s)·√(F(1, ν_s)/F(1, ν_now)), which at s_now is the
+measured width. The projection keeps the design and assumes seeds shrink all of the
+width; where the dispersion φ > ``LACK_OF_FIT`` the runs scatter about the law more than
+seed noise explains, the width is limited by lack of fit, and no seed count is given;
+nor where the interval is unbounded. ``lever_arm`` says what a wider design would do
+instead: at fixed noise the interval of a slope narrows as the spread of its regressor
+(ln N for β, ln D_F for α) widens.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from .laws.noise import estimate_noise
 from .laws.runs_table import read_runs
 
 WIDTH_TARGET = 0.3  # issue 13: the 95% intervals of α and of β each at most this wide
+LACK_OF_FIT = 2.0  # dispersion φ above this: the fit's misfit, not seed noise, sets the width
 
 
 def seed_noise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -51,28 +56,37 @@ def effective_seeds(runs: pd.DataFrame) -> float:
 
 def width_outlook(fit, runs: pd.DataFrame, target: float = WIDTH_TARGET, max_seeds: int = 100) -> pd.DataFrame:
     """Per exponent (α, β) of a loss-space Hernandez fit: the measured 95% width, whether
-    it meets ``target``, the width projected at 3, 5, 10 seeds per point, and the fewest
-    seeds at which the projection meets the target (inf if none up to ``max_seeds``)."""
+    it meets ``target``, the projection at the seeds there are now (the measured width,
+    by construction) and at 3, 5, 10 seeds per point, whether the width is limited by
+    lack of fit (φ > ``LACK_OF_FIT``), and the fewest seeds at which the projection meets
+    the target (inf if none up to ``max_seeds``, if lack of fit limits it, or if the
+    interval is unbounded)."""
     ci = fit.conf_int()
-    se = fit.bse  # from the curvature, already scaled by max(1, φ)
-    sizes = read_runs(runs)
-    n_sizes = int(sizes.loc[sizes["kind"] == "finetune", "n_params"].nunique())
+    table = read_runs(runs)
+    n_sizes = int(table.loc[table["kind"] == "finetune", "n_params"].nunique())
     s_now = effective_seeds(runs)
+    phi = float(fit.info.get("dispersion", 1.0))
+    limited = phi > LACK_OF_FIT
 
-    def projected(name: str, seeds: float) -> float:
-        nu = max((seeds - 1) * n_sizes, 1.0)
-        return 2 * math.sqrt(float(f_dist.ppf(0.95, 1, nu))) * float(se[name]) * math.sqrt(s_now / seeds)
+    def f95(seeds: float) -> float:
+        return float(f_dist.ppf(0.95, 1, max((seeds - 1) * n_sizes, 1.0)))
 
     rows = []
     for name in ("alpha", "beta"):
         lo, hi = float(ci.loc[name, 0]), float(ci.loc[name, 1])
         width = hi - lo
-        ok_se = np.isfinite(se[name]) and s_now > 0
-        need = next((s for s in range(2, max_seeds + 1) if ok_se and projected(name, s) <= target), math.inf)
+        ok = bool(np.isfinite(width)) and s_now > 0
+
+        def projected(seeds: float) -> float:
+            return width * math.sqrt(s_now / seeds) * math.sqrt(f95(seeds) / f95(s_now)) if ok else math.nan
+
+        need = (next((s for s in range(2, max_seeds + 1) if projected(s) <= target), math.inf)
+                if ok and not limited else math.inf)
         rows.append({"exponent": name, "estimate": float(fit.params[name]), "low": lo, "high": hi, "width": width,
-                     "meets target": bool(np.isfinite(width) and width <= target),
-                     "std err": float(se[name]), "seeds now": s_now,
-                     **{f"width at {s} seeds": projected(name, s) if ok_se else math.nan for s in (3, 5, 10)},
+                     "meets target": bool(np.isfinite(width) and width <= target), "seeds now": s_now,
+                     "projected at seeds now": projected(s_now) if ok else math.nan,
+                     **{f"width at {s} seeds": projected(s) for s in (3, 5, 10)},
+                     "dispersion": phi, "limited by lack of fit": limited,
                      "seeds for target": need})
     return pd.DataFrame(rows)
 

@@ -6,25 +6,34 @@ estimates and intervals only, so it can be tested on made-up numbers:
 
 - ``direction_verdict``: the claim says a difference has a sign. The 95% interval on
   that side of 0: holds; on the other side: fails; straddling 0 (or unbounded): can't tell.
-- ``equivalence_verdict``: the claim says two constants are equal. An interval that
-  excludes 0: fails; one that lies inside ±margin (two one-sided tests at 2.5% each):
-  holds; otherwise: can't tell. Equality is never read off an interval that merely
-  contains 0.
+- ``equivalence_verdict``: the claim says two constants are equal. An interval inside
+  ±margin (two one-sided tests at 2.5% each): holds; one entirely beyond the margin
+  (lo > margin or hi < −margin): fails; otherwise: can't tell (``differs_from_zero``
+  says whether the interval at least excludes 0). Equality is never read off an interval
+  that merely contains 0, and a difference smaller than the margin is never a failure.
 - ``share_verdict``: the claim says something happens in most cases. The exact
   (Clopper–Pearson) 95% interval of the share above 1/2: holds; below: fails.
+  ``sign_test_verdict``: the same claim on a handful of units (model sizes), by the exact
+  one-sided sign test: p < 0.05 for "more than half": holds; against: fails.
 - ``rank_verdict``: the claim says one quantity falls as another rises across pairs.
   Spearman's ρ with the exact one-sided permutation p-value: ρ in the claimed direction
   with p < 0.05: holds; in the other direction with p < 0.05: fails. With fewer than
   ``MIN_RANK_PAIRS`` pairs no ranking can reach p < 0.05: can't tell.
-- ``spread_verdict``: the claim says a constant differs widely between pairs. Two pairs
-  whose intervals say they differ by at least ``WIDE_FACTOR`` (the higher one's lower
-  end over the lower one's upper end): holds; ``MIN_SPREAD_PAIRS`` or more pairs all
-  inside one band narrower than that factor (highest upper end over lowest lower
-  end): fails.
+- ``spread_verdict``: the claim says a constant differs widely between pairs. Read off
+  the interval of each pairwise log-ratio (of the difference, not of two separate
+  intervals): one that lies beyond ±ln ``WIDE_FACTOR`` at the Bonferroni level over the
+  k(k−1)/2 ratios: holds; ``MIN_SPREAD_PAIRS`` or more pairs whose every 95% log-ratio
+  interval lies inside ±ln ``WIDE_FACTOR``: fails.
+- ``rank_verdict_over_intervals``: ``rank_verdict`` for every ordering of x that its
+  intervals allow: holds (fails) only if every such ordering holds (fails).
+
+A claim tested on m pairs fails if any pair fails; for that "any" to keep its 5% error,
+each pair's fails side is read at level 1 − 0.05/m (Bonferroni, ``bonferroni_level``);
+the holds side, which needs every pair, needs no correction.
 
 ``seeds_to_decide`` turns an undecided interval into the number of seeds that would
-decide it, under the scaling of a noise-limited estimate: the half-width shrinks as
-1/√(seeds).
+decide it, under the scaling of a noise-limited estimate: each side of the interval
+shrinks about the estimate as 1/√(seeds).
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import math
 
 import numpy as np
 from scipy.stats import beta as beta_dist
+from scipy.stats import binom, rankdata
 
 HOLDS, FAILS, CANT_TELL = "holds", "fails", "can't tell"
 VERDICTS = (HOLDS, FAILS, CANT_TELL)
@@ -64,11 +74,20 @@ def equivalence_verdict(lo: float, hi: float, margin: float) -> str:
     equal, fixed before the data are seen."""
     if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
         return CANT_TELL
-    if lo > 0 or hi < 0:
-        return FAILS
     if -margin < lo and hi < margin:
         return HOLDS
+    if lo > margin or hi < -margin:
+        return FAILS
     return CANT_TELL
+
+
+def differs_from_zero(lo: float, hi: float) -> bool:
+    return bool(lo is not None and hi is not None and (lo > 0 or hi < 0))
+
+
+def bonferroni_level(tests: int, level: float = 0.95) -> float:
+    """The level each of ``tests`` intervals needs for "any of them" to keep ``level``."""
+    return 1 - (1 - level) / max(int(tests), 1)
 
 
 def clopper_pearson(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
@@ -87,11 +106,22 @@ def share_verdict(successes: int, trials: int) -> tuple[str, float, float, float
     return verdict, successes / trials, lo, hi
 
 
+def sign_test_verdict(successes: int, trials: int, alpha: float = 0.05) -> tuple[str, float, float, float]:
+    """(verdict, share, one-sided p for "more than half", one-sided p for "less than
+    half"): the exact sign test over independent units."""
+    if trials == 0:
+        return CANT_TELL, math.nan, math.nan, math.nan
+    p_more = float(binom.sf(successes - 1, trials, 0.5))
+    p_less = float(binom.cdf(successes, trials, 0.5))
+    verdict = HOLDS if p_more < alpha else FAILS if p_less < alpha else CANT_TELL
+    return verdict, successes / trials, p_more, p_less
+
+
 def spearman_exact(x, y) -> tuple[float, float, float]:
     """(ρ, p that ρ is this low or lower, p that it is this high or higher) over every
-    ordering of y (exact; fine for the handful of pairs a book has)."""
-    rx = np.argsort(np.argsort(np.asarray(x, float)))
-    ry = np.argsort(np.argsort(np.asarray(y, float)))
+    ordering of y (exact; fine for the handful of pairs a book has). Ties get mid-ranks."""
+    rx = rankdata(np.asarray(x, float))
+    ry = rankdata(np.asarray(y, float))
     n = len(rx)
     if n < 2:
         return math.nan, 1.0, 1.0
@@ -100,10 +130,10 @@ def spearman_exact(x, y) -> tuple[float, float, float]:
         return float(np.corrcoef(rx, r)[0, 1])
 
     r_obs = rho(ry)
-    perms = np.array([rho(np.array(p)) for p in itertools.permutations(range(n))]) if n <= 8 else None
+    perms = np.array([rho(ry[list(p)]) for p in itertools.permutations(range(n))]) if n <= 8 else None
     if perms is None:  # Monte Carlo beyond 8 pairs
         rng = np.random.default_rng(0)
-        perms = np.array([rho(rng.permutation(n)) for _ in range(20000)])
+        perms = np.array([rho(rng.permutation(ry)) for _ in range(20000)])
     eps = 1e-12
     return r_obs, float(np.mean(perms <= r_obs + eps)), float(np.mean(perms >= r_obs - eps))
 
@@ -119,36 +149,74 @@ def rank_verdict(x, y, expect: str = "negative") -> tuple[str, float, float]:
     return verdict, r, p_claim
 
 
-def spread_verdict(intervals: list[tuple[float, float]]) -> tuple[str, float, float]:
-    """(verdict, the smallest ratio the intervals allow between the most different pairs,
-    the largest). ``intervals``: 95% intervals (positive) of the bounded pairs only."""
-    ok = [(lo, hi) for lo, hi in intervals if _bounded(lo, hi) and lo > 0]
-    if len(ok) < 2:
+def rank_verdict_over_intervals(intervals: list[tuple[float, float]], y, expect: str = "negative"
+                                ) -> tuple[str, float, float, float]:
+    """``rank_verdict`` of x against y where x is known only to lie in ``intervals``
+    (ends may be 0 or inf): over every ordering of x the intervals allow, (verdict, the
+    range of ρ, the largest one-sided p in the claimed direction). Holds only if every
+    allowed ordering holds; fails only if every one fails."""
+    n = len(intervals)
+    if n < MIN_RANK_PAIRS:
+        return CANT_TELL, math.nan, math.nan, math.nan
+    lo = np.array([a for a, _ in intervals], float)
+    hi = np.array([b for _, b in intervals], float)
+    verdicts, rhos, ps = set(), [], []
+    for order in itertools.permutations(range(n)):  # order[0] smallest
+        v = -np.inf
+        ok = True
+        for i in order:  # the smallest values consistent with this order
+            v = max(v, lo[i])
+            if v > hi[i]:
+                ok = False
+                break
+        if not ok:
+            continue
+        x = np.empty(n)
+        x[list(order)] = np.arange(n)
+        verdict, r, p = rank_verdict(x, y, expect)
+        verdicts.add(verdict)
+        rhos.append(r)
+        ps.append(p)
+    verdict = verdicts.pop() if len(verdicts) == 1 else CANT_TELL
+    return verdict, float(min(rhos)), float(max(rhos)), float(max(ps))
+
+
+def spread_verdict(ratios_adjusted: list[tuple[float, float]], ratios_95: list[tuple[float, float]],
+                   groups: int) -> tuple[str, float, float]:
+    """(verdict, the smallest factor the intervals guarantee between some two pairs, the
+    largest they allow). ``ratios_*``: intervals of ln(G_i/G_j) for every two of the
+    ``groups`` pairs, at the Bonferroni level and at 95%."""
+    w = math.log(WIDE_FACTOR)
+    if groups < 2 or not ratios_adjusted:
         return CANT_TELL, math.nan, math.nan
-    at_least = max(lo for lo, _ in ok) / min(hi for _, hi in ok)
-    at_most = max(hi for _, hi in ok) / min(lo for lo, _ in ok)
-    if at_least >= WIDE_FACTOR:
-        return HOLDS, at_least, at_most
-    if len(ok) >= MIN_SPREAD_PAIRS and at_most < WIDE_FACTOR:
-        return FAILS, at_least, at_most
-    return CANT_TELL, at_least, at_most
+    at_least = max(max(lo, -hi, 0.0) for lo, hi in ratios_adjusted)
+    at_most = max(max(abs(lo), abs(hi)) for lo, hi in ratios_95)
+    if at_least > w:
+        return HOLDS, math.exp(at_least), math.exp(at_most)
+    if groups >= MIN_SPREAD_PAIRS and all(-w < lo and hi < w for lo, hi in ratios_95):
+        return FAILS, math.exp(at_least), math.exp(at_most)
+    return CANT_TELL, math.exp(at_least), math.exp(at_most)
 
 
 def seeds_to_decide(estimate: float, lo: float, hi: float, seeds: float, margin: float | None = None) -> float:
-    """Seeds at which the interval, shrinking as 1/√seeds about the same estimate, would
-    decide the claim: exclude 0 (``margin`` None), or for an equivalence claim, fit inside
-    ±margin. inf where no number of seeds would (an unbounded interval, an estimate at 0,
-    or outside the margin), ``seeds`` itself where it is decided already."""
+    """Seeds at which the interval, each side shrinking about the same estimate as
+    1/√seeds, would decide the claim: exclude 0 (``margin`` None: the side facing 0 must
+    clear it), or for an equivalence claim, fit inside ±margin (both sides). inf where no
+    number of seeds would (an unbounded interval, an estimate at 0, or outside the
+    margin), ``seeds`` itself where it is decided already."""
     if not _bounded(lo, hi) or seeds <= 0:
         return math.inf
-    half = (hi - lo) / 2
+    below, above = estimate - lo, hi - estimate  # the interval's two sides
     if margin is None:
-        need = abs(estimate)
+        if estimate == 0:
+            return math.inf
+        side, room = (below, estimate) if estimate > 0 else (above, -estimate)
+        factor = side / room
     else:
-        need = margin - abs(estimate)
-    if need <= 0:
-        return math.inf
-    return float(max(seeds, seeds * (half / need) ** 2))
+        if abs(estimate) >= margin:
+            return math.inf
+        factor = max(above / (margin - estimate), below / (margin + estimate))
+    return float(max(seeds, seeds * factor ** 2))
 
 
 def seeds_for_t_interval(mean: float, sd: float, max_seeds: int = 1000) -> float:
