@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from transfer_laws import tables
+
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters, study_slug
 from transfer_laws.claims import CLAIMS, EQUIVALENCE_MARGIN, RULES, assess, compute_claims
@@ -64,7 +66,7 @@ display(Markdown("Runs behind this page: " + "; ".join(f"{sd.name}: {len(sd.reco
 # pairs split, and runs how many runs are behind the verdict.
 
 # %%
-display(summary)
+tables.show(summary)
 
 # %% [markdown]
 # ## The numbers behind each verdict
@@ -101,7 +103,7 @@ for key, (paper, claim) in CLAIMS.items():
                      f"Pairs with a test that can give a verdict: {m}"
                      + (f" (so a fail is read at the {100 * (1 - 0.05 / m):.3g}% level)." if m > 1 else ".")))
     if len(rows):
-        display(pd.DataFrame({"tested on": rows["pair"], "verdict": rows["verdict"], "runs": rows["runs"],
+        tables.show(pd.DataFrame({"tested on": rows["pair"], "verdict": rows["verdict"], "runs": rows["runs"],
                               "quantity": rows["quantity"],
                               "estimate [95% interval]": [interval(r) for _, r in rows.iterrows()],
                               "what would decide it": rows["decide"]}).reset_index(drop=True))
@@ -118,7 +120,8 @@ for sd in loaded:
     _, table = compute_claims(sd, slugs[(sd.source, sd.target)])
     if len(table):
         display(Markdown(f"**{sd.name}**: median ratio per D"))
-        display(table.groupby("D")["ratio"].agg(["median", "min", "max", "count"]))
+        tables.show(table.groupby("D")["ratio"].agg(["median", "min", "max", "count"]).reset_index(),
+                    units={"D": "tokens"})
 
 # %% [markdown]
 # ## What the transfer-gap claims were tested on
@@ -129,6 +132,7 @@ for sd in loaded:
 
 # %%
 if len(gaps):
-    display(gaps[["pair", "N", "runs", "G", "G_low", "G_high", "beta", "bounded", "curvature", "note"]])
+    tables.show(gaps[["pair", "N", "runs", "G", "G_low", "G_high", "beta", "bounded", "curvature", "note"]],
+                units={"N": "parameters"})
 else:
     display(Markdown("No study has fine-tunes at two or more values of p yet."))

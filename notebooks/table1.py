@@ -31,7 +31,7 @@ import json
 import pandas as pd
 from IPython.display import Markdown, display
 
-from transfer_laws import figures
+from transfer_laws import figures, tables
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
 from transfer_laws.claims import PAPER_TABLE1
@@ -65,7 +65,7 @@ def cell(r: pd.Series, k: str, fmt: str) -> str:
     return f"{r[k]:{fmt}} [{r[k + '_low']:{fmt}}, {r[k + '_high']:{fmt}}]" if r["ours"] else f"{r[k]:{fmt}}"
 
 
-display(pd.DataFrame([{"source → target": r["pair"], "k": cell(r, "k", ".2g"), "alpha": cell(r, "alpha", ".3g"),
+tables.show(pd.DataFrame([{"source → target": r["pair"], "k": cell(r, "k", ".2g"), "alpha": cell(r, "alpha", ".3g"),
                        "beta": cell(r, "beta", ".3g"), "points fitted": f"{r['points']:.0f}" if r["ours"] else ""}
                       for _, r in table.iterrows()]))
 
@@ -151,7 +151,7 @@ for src, tgt in TARGET_PAIRS:
     pair, sd = fits_of[(src, tgt)]
     w = width_outlook(sd.hernandez, sd.main_runs)
     display(Markdown(f"**{pair}**"))
-    display(w.round(4))
+    tables.show(w, digits=3)
     for _, r in w.iterrows():
         sym = "α" if r["exponent"] == "alpha" else "β"
         if r["meets target"]:
@@ -189,6 +189,8 @@ for src, tgt in TARGET_PAIRS:
             display(Markdown(f"**{pair}**: no point has 2 finished seeds yet: no seed noise measured."))
             continue
         display(Markdown(f"**{pair}**: σ per kind, N and D (nats)"))
-        display(noise.pivot_table(index=["kind", "N"], columns="D", values="sigma").round(4))
+        sig = noise.pivot_table(index=["kind", "N"], columns="D", values="sigma")
+        sig.columns = [f"D = {d:,.0f}" for d in sig.columns]
+        tables.show(sig.reset_index(), units={"N": "parameters"}, digits=2)
         display(Markdown("σ_c: " + ", ".join(f"{k} {v:.4f} nats" for k, v in
                                              noise.groupby("kind")["cluster_sigma"].first().items())))

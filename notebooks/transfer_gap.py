@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from transfer_laws import figures
+from transfer_laws import figures, tables
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
 from transfer_laws.claims import reference_f
@@ -118,7 +118,7 @@ if ready:
     pretty["curvature in ln p (test before G)"] = [
         v if p is None else f"{v} (one-sided p = {p:.2g})"
         for v, p in zip(table["curvature in ln p"], table["curvature p-value"])]
-    display(pretty)
+    tables.show(pretty)
     n_pairs = gaps["pair"].nunique()
     bounded_pairs = sorted(gaps.loc[gaps["bounded"], "pair"].unique())
     display(Markdown(f"**G is bounded on both sides for {len(bounded_pairs)} of {n_pairs} pair(s)** "
@@ -155,13 +155,13 @@ if ready:
                                                      if bounded else f"below {hi_ref.iloc[i]:.3g}" if up else
                                                      "not bounded"),
                       "G bounded": "both ends" if bounded else "upper only" if up else "no"})
-    display(pd.DataFrame(shown))
+    tables.show(pd.DataFrame(shown))
     figures.show(figures.gap_ranking(table), "gap-ranking",
                  "Made by notebooks/transfer_gap.py from every study in book/studies.toml; "
                  "dashed: an interval the data do not bound, drawn to the edge of the searched range.")
     for label, (sd, fit, pts) in fits.items():
         display(Markdown(f"**{label}**: alternative forms"))
-        display(compare_laws(pts))
+        tables.show(compare_laws(pts).reset_index())
 
 # %% [markdown]
 # ## Optimal allocation of a data budget

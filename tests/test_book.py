@@ -51,8 +51,7 @@ def test_pages_show_no_folder_of_the_machine_that_built_them(built_book, smoke_r
 
 
 def test_tables_have_no_index_column(built_book):
-    # table1 and transfer_gap are left out until they use transfer_laws.tables too
-    pages = [built_book / "generated" / "setup.html", *(built_book / "generated" / "studies").rglob("*.html")]
+    pages = [*(built_book / "generated").glob("*.html"), *(built_book / "generated" / "studies").rglob("*.html")]
     for page in pages:
         text = page.read_text()
         assert 'class="dataframe' not in text and "row_heading" not in text, page
