@@ -62,7 +62,7 @@ def test_notebook_parameters_are_relative_to_the_folder_the_kernels_run_in(tmp_p
     cwd, results, data = tmp_path / "somewhere" / "else", tmp_path / "results", tmp_path / "data"
     jobs = notebook_jobs([{"source": "a", "target": "b", "profile": "cpu"}], results, data, tmp_path / "notebooks",
                          tmp_path / "generated", cwd)
-    assert len(jobs) == 1 + 4 + 2
+    assert len(jobs) == 1 + 4 + 3  # setup, 4 chapters per study, 3 pages across pairs
     for _, _, params in jobs:
         for value in params.values():
             assert not os.path.isabs(value) and str(tmp_path) not in value
