@@ -266,7 +266,9 @@ def test_builtin_profiles_span_what_the_study_needs(profile, n_orders, p_orders)
     assert min(s.n_layer for s in shapes) >= 2 and math.log10(max(ns) / min(ns)) >= n_orders
     assert len(prof["seeds"]) >= 3
     df, d = prof["finetune_tokens"], prof["scratch_tokens"]
-    assert min(d) <= min(df) and max(d) >= 8 * max(df)
+    # 4×: the fine-tunes' effective data reached about 1.5× the largest D_F in the cpu study
+    # (benchmarks/README.md, the cut to about 2 hours), so the grid's top stays well above it
+    assert min(d) <= min(df) and max(d) >= 4 * max(df)
     p = prof["pretrain_tokens"]
     ps = set(p["grid"]) | {p["main"]}
     assert math.log10(max(ps) / min(ps)) >= p_orders
