@@ -11,8 +11,9 @@ fitted jointly with the from-scratch runs that pin each L_N. L_N (``scratch_form
   was trained on from scratch (linear past the ends). It assumes no shape, so a curve
   that bends away from a power law (a kink like v1's token cap; the plateau-then-fall of
   the python records) cannot bias k, α, β; it costs 13–19% in interval width when the
-  power law does hold (benchmarks/README.md). The book's choice between the two is made
-  on held-out runs (``scratch_law.choose_scratch_form``);
+  power law does hold (benchmarks/README.md). The book's fits use it, fixed by design
+  (``analysis.SCRATCH_FORM_OF_FIT``); held-out error is reported beside it
+  (``scratch_law.choose_scratch_form``);
 - ``power_law``: E_N + B_N·D^(−b_N). A lack-of-fit scale factor does not rescue it from
   a kink: the misfit sits in a few runs near the kink, moves the fitted curve by ~0.01
   nats where the largest fine-tunes' effective data lie, and biases k, α, β by 0.13–0.18
