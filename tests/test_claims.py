@@ -217,12 +217,13 @@ def test_ossification_is_measured_at_the_smallest_size_and_largest_d_f():
 
 
 def test_no_verdict_from_a_fit_that_did_not_converge():
-    # no measurable transfer: D_T is driven to 0, its exponent to the clip, and the
-    # drift's interval lies far beyond the margin, which the rule alone would call a failure
+    # no measurable transfer: D_T is driven to 0 and its exponent to the clip; the drift's
+    # interval is then beyond the margin or unbounded, and neither may become a verdict
     runs = design_runs(Truth(k=Truth().k * 1e-12), seed=1)
     sd = _study(runs, "english")
     fit = power_law_test(runs)
-    assert fit.conf_int().loc["drift_D_F", 1] < -EQUIVALENCE_MARGIN
+    lo, hi = fit.conf_int().loc["drift_D_F"]
+    assert hi < -EQUIVALENCE_MARGIN or not (np.isfinite(lo) and np.isfinite(hi))
     problems = fit_problems(sd.hernandez, fit)
     assert any("clip" in p for p in problems) and any("unbounded" in p for p in problems)
     claims = power_law_claims(sd, "00-x")
