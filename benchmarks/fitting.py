@@ -113,17 +113,21 @@ def calibration(draws: int, n_boot: int, scratch_form: str, scenarios: dict = SC
     return out
 
 
-def like_scenarios(pair: str, profile: str, results: str):
-    """The study, what the synthetic runs are built from, and the scenarios on it."""
+def like_scenarios(pair: str, profile: str, results: str, scratch_form: str | None = None):
+    """The study's fit, and the scenarios drawn like it. ``scratch_form``: the fit's
+    from-scratch curves (default: the study's choice, ``load_study``)."""
     from transfer_laws.analysis import load_study
 
     source, target = pair.split(":")
     sd = load_study(source, target, profile, results, n_boot=0)
     if sd.hernandez is None:
         raise SystemExit(f"{sd.name}: no Hernandez fit yet: {' '.join(sd.missing.values())}")
-    like = like_study(sd.main_runs, sd.hernandez, Design.from_profile(profile))
-    truth, noise, design = like.truth, like.noise, like.design
     fit = sd.hernandez
+    if scratch_form not in (None, fit.info["scratch_form"]):  # the truth in the asked-for form
+        print(f"the study chose {fit.info['scratch_form']} from-scratch curves; the truth is refitted with {scratch_form}")
+        fit = fit_hernandez(sd.main_runs, n_boot=0, profile=True, scratch_form=scratch_form)
+    like = like_study(sd.main_runs, fit, Design.from_profile(profile))
+    truth, noise, design = like.truth, like.noise, like.design
     runs = sd.main_runs
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; main-p runs per kind and seed: "
           + ", ".join(f"{k} seed {s}: {n}" for (k, s), n in runs.groupby(['kind', 'seed']).size().items()))
@@ -175,18 +179,19 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=100)
     ap.add_argument("--bootstrap", type=int, default=200, help="seed-cluster resamples per draw")
     ap.add_argument("--skip-speed", action="store_true")
-    ap.add_argument("--scratch-form", default="spline", choices=SCRATCH_FORMS)
+    ap.add_argument("--scratch-form", choices=SCRATCH_FORMS,
+                    help="default: spline; with --like, the study's chosen form")
     ap.add_argument("--like", metavar="SOURCE:TARGET", help="calibrate on synthetic runs like this study")
     ap.add_argument("--results", default="results")
     ap.add_argument("--profile", default="cpu")
     args = ap.parse_args()
     if args.like:
-        fit, scenarios = like_scenarios(args.like, args.profile, args.results)
-        compare_widths(fit, calibration(args.draws, args.bootstrap, args.scratch_form, scenarios))
+        fit, scenarios = like_scenarios(args.like, args.profile, args.results, args.scratch_form)
+        compare_widths(fit, calibration(args.draws, args.bootstrap, fit.info["scratch_form"], scenarios))
         return
     if not args.skip_speed:
         speed()
-    calibration(args.draws, args.bootstrap, args.scratch_form)
+    calibration(args.draws, args.bootstrap, args.scratch_form or "spline")
 
 
 if __name__ == "__main__":
