@@ -2,7 +2,9 @@
 tested against (parameter recovery, interval coverage) and the benchmarks time.
 
 ``design_runs`` mirrors a study design (sizes, grids, seeds) and the noise measured from
-seed replicates; ``hernandez_runs`` and ``barnett_runs`` are the older single-seed
+seed replicates; ``like_study`` builds its truth and noise from a study's records (the
+fitted from-scratch curves and k, α, β; the σ(N, D) surface and σ_c measured from its
+seeds), so the calibration runs look like ours; ``hernandez_runs`` and ``barnett_runs`` are the older single-seed
 tables kept for the D_T-space pipeline and the transfer-gap tests.
 """
 
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .laws.barnett import LAWS
+from .laws.noise import NoiseModel
 
 
 def _x2_grid(lo: int, hi: int) -> tuple[float, ...]:
@@ -72,6 +76,27 @@ class Noise:
         run = np.where((N <= smallest) & (D <= self.small_tokens), self.small, self.run)
         return np.sqrt(run**2 + self.eval**2)
 
+    def run_sd(self, kind: np.ndarray, N: np.ndarray, D: np.ndarray, smallest: float) -> np.ndarray:
+        return self.sd(N, D, smallest)
+
+    def cluster_sd(self, kind: str) -> float:
+        return self.cluster_scratch if kind == "scratch" else self.cluster
+
+
+@dataclass(frozen=True)
+class MeasuredNoise:
+    """The noise a study measured from its seed replicates (``laws.noise.estimate_noise``):
+    run-to-run σ(N, D) from the variance GLM of each kind (evaluation noise included, it
+    is part of what the seeds scatter by) and σ_c per kind."""
+
+    model: NoiseModel
+
+    def run_sd(self, kind: np.ndarray, N: np.ndarray, D: np.ndarray, smallest: float) -> np.ndarray:
+        return self.model.sd(kind, N, D)
+
+    def cluster_sd(self, kind: str) -> float:
+        return self.model.cluster_sd(kind)
+
 
 @dataclass(frozen=True)
 class Truth:
@@ -107,7 +132,111 @@ class Truth:
         return self.scratch(N, np.asarray(D_F, float) + self.transferred(D_F, N, p_ratio))
 
 
-def design_runs(truth: Truth | None = None, design: Design | None = None, noise: Noise | None = None,
+@dataclass(frozen=True)
+class FittedTruth:
+    """A study's fitted Hernandez law as the truth: from scratch, each size's fitted
+    curve (``curves``: the fit's ``info["scratch_curves"]``, evaluated by
+    ``hernandez_loss.curve_loss``); fine-tunes at L_N(D_F + k·D_F^α·N^β) with the fit's
+    k, α, β. Only the main p: the fit says nothing about other p."""
+
+    curves: dict
+    k: float
+    alpha: float
+    beta: float
+
+    @classmethod
+    def from_fit(cls, fit) -> "FittedTruth":
+        p = fit.params
+        return cls(curves={float(n): c for n, c in fit.info["scratch_curves"].items()},
+                   k=float(p["k"]), alpha=float(p["alpha"]), beta=float(p["beta"]))
+
+    def _curve(self, n: float):
+        """Size n's curve as a function of D (a spline's basis is built once per size)."""
+        from .laws.hernandez_loss import SplineBasis, curve_loss
+
+        cache = self.__dict__.setdefault("_curve_cache", {})  # a frozen dataclass: not a field
+        if n not in cache:
+            if n not in self.curves:
+                raise InputError(f"N = {n:.6g}: the fitted truth has no from-scratch curve for this size "
+                                 f"(it has {', '.join(f'{m:.6g}' for m in sorted(self.curves))}).")
+            c = self.curves[n]
+            if c.get("form") == "spline":
+                basis, theta = SplineBasis(np.log(c["D"])), np.asarray(c["loss"], float)
+                cache[n] = lambda D: basis(np.log(D))[0] @ theta
+            else:
+                cache[n] = lambda D: curve_loss(c, D)
+        return cache[n]
+
+    def scratch(self, N, D) -> np.ndarray:
+        N, D = np.broadcast_arrays(np.asarray(N, float), np.asarray(D, float))
+        out = np.empty(N.shape)
+        for n in np.unique(N):
+            m = N == n
+            out[m] = self._curve(float(n))(D[m])
+        return out
+
+    def transferred(self, D_F, N, p_ratio: float = 1.0) -> np.ndarray:
+        if p_ratio != 1.0:
+            raise InputError("a fitted truth holds only the main p; it cannot draw the transfer-gap grid.")
+        return self.k * np.asarray(D_F, float) ** self.alpha * np.asarray(N, float) ** self.beta
+
+    def finetune(self, N, D_F, p_ratio: float = 1.0) -> np.ndarray:
+        return self.scratch(N, np.asarray(D_F, float) + self.transferred(D_F, N, p_ratio))
+
+
+@dataclass(frozen=True)
+class StudyLike:
+    """Truth, noise and design of synthetic runs that look like one study."""
+
+    truth: FittedTruth
+    noise: MeasuredNoise
+    design: Design
+    fit: object  # the FitResults the truth was read from
+
+
+def like_study(runs: pd.DataFrame, fit=None, design: Design | None = None) -> StudyLike:
+    """Synthetic-run ingredients read from a study's records, nothing typed in:
+
+    - noise: ``estimate_noise`` of the converged runs at the main p (σ(N, D) per kind,
+      σ_c per kind); it needs seed replicates;
+    - truth: ``fit`` (a loss-space ``fit_hernandez`` result; fitted here without
+      intervals when None): its from-scratch curves and k, α, β;
+    - design: ``design`` or, when None, the sizes, grids and seeds found in ``runs``.
+    """
+    from .laws.hernandez import fit_hernandez
+    from .laws.noise import estimate_noise
+
+    ok = runs[runs["stopped"] != "budget"] if "stopped" in runs else runs
+    model = estimate_noise(ok)
+    if not model.glm:
+        raise InputError("the runs have no seed replicates (no (kind, size, D) cell with two or more seeds): "
+                         "there is no measured noise to draw synthetic runs with.")
+    if fit is None:
+        fit = fit_hernandez(runs, n_boot=0, profile=False)
+    if "scratch_curves" not in fit.info:
+        raise InputError("the fit has no from-scratch curves: pass a loss-space fit_hernandez result.")
+    if design is None:
+        ft = runs[runs["kind"] == "finetune"]
+        ps = ft["pretrain_tokens"].dropna()
+        design = Design(sizes=tuple(sorted(float(n) for n in fit.info["scratch_curves"])),
+                        scratch_tokens=tuple(sorted(runs.loc[runs["kind"] == "scratch", "tokens"].astype(float).unique())),
+                        finetune_tokens=tuple(sorted(ft["tokens"].astype(float).unique())),
+                        seeds=tuple(sorted(int(s) for s in runs["seed"].unique())),
+                        pretrain_tokens=float(ps.mode().iloc[0]) if len(ps) else Design().pretrain_tokens,
+                        gap_sizes=())
+    return StudyLike(FittedTruth.from_fit(fit), MeasuredNoise(model), design, fit)
+
+
+def restrict_to(runs: pd.DataFrame, layout: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a synthetic ``runs`` table at the (kind, size, D, seed) points ``layout``
+    (a study's records) has: the design as far as it is trained."""
+    keys = ["kind", "n_params", "tokens", "seed"]
+    have = layout[keys].astype({"n_params": float, "tokens": float, "seed": int}).drop_duplicates()
+    return runs.merge(have, on=keys, how="inner")
+
+
+def design_runs(truth: Truth | FittedTruth | None = None, design: Design | None = None,
+                noise: Noise | MeasuredNoise | None = None,
                 seed: int = 0, source: str = "src", target: str = "tgt",
                 budget_tokens: float | None = None, budget_gap: float = 0.05, gap_grid: bool = False) -> pd.DataFrame:
     """A RUNS table for ``design`` under ``truth`` with ``noise``: from-scratch runs on
@@ -121,20 +250,21 @@ def design_runs(truth: Truth | None = None, design: Design | None = None, noise:
     rows = []
     for N in design.sizes:
         for s in design.seeds:
-            c_scratch = noise.cluster_scratch * rng.standard_normal()
-            c_ft = noise.cluster * rng.standard_normal()
+            c_scratch = noise.cluster_sd("scratch") * rng.standard_normal()
+            c_ft = noise.cluster_sd("finetune") * rng.standard_normal()
             for D in design.scratch_tokens:
                 rows.append(("scratch", N, D, np.nan, truth.scratch(N, D) + c_scratch, "", s))
             for D in design.finetune_tokens:
                 rows.append(("finetune", N, D, design.pretrain_tokens, truth.finetune(N, D) + c_ft, source, s))
             if gap_grid and N in design.gap_sizes:
                 for p in design.gap_pretrain_tokens:
-                    c_p = noise.cluster * rng.standard_normal()  # its own pre-training run
+                    c_p = noise.cluster_sd("finetune") * rng.standard_normal()  # its own pre-training run
                     for D in design.gap_finetune_tokens:
                         L = truth.finetune(N, D, p / design.pretrain_tokens) + c_p
                         rows.append(("finetune", N, D, p, L, source, s))
     df = pd.DataFrame(rows, columns=["kind", "n_params", "tokens", "pretrain_tokens", "loss", "source", "seed"])
-    df["loss"] += noise.sd(df["n_params"].to_numpy(), df["tokens"].to_numpy(), smallest) * rng.standard_normal(len(df))
+    sd = noise.run_sd(df["kind"].to_numpy(), df["n_params"].to_numpy(), df["tokens"].to_numpy(), smallest)
+    df["loss"] += sd * rng.standard_normal(len(df))
     df["target"] = target
     df["stopped"] = "early_stop"
     if budget_tokens is not None:
