@@ -105,24 +105,32 @@ def cached_fit(results: str | Path, what: str, table: pd.DataFrame, fit, **optio
 SCRATCH_FORM_OF_FIT = "spline"
 
 
-def load_study(source: str, target: str, profile: str, results: str | Path = "results",
-               data_dir: str | None = None, n_boot: int = 200) -> StudyData:
-    """``n_boot``: seed-cluster resamples of the Hernandez fit (its ``ci95`` is the
-    profile-likelihood interval; the bootstrap is reported beside it)."""
-    from .laws import effective_data, fit_curves, fit_hernandez
-
+def read_study(source: str, target: str, profile: str, results: str | Path = "results",
+               data_dir: str | None = None) -> StudyData:
+    """The study's records and RUNS table, nothing fitted: the runs its plan predicts
+    that have a record, and ``main_runs`` (from scratch, and fine-tuned at the main p)."""
     study = Study.from_names(source, target, profile, results=results, data_dir=data_dir)
     configs = study.configs()
     records = [load_record(record_path(study.results, run_id(c))) for c in configs
                if record_path(study.results, run_id(c)).exists()]
-    rows = runs_table_rows(records)
-    runs = pd.DataFrame(rows, columns=EXPORT_COLUMNS)
+    runs = pd.DataFrame(runs_table_rows(records), columns=EXPORT_COLUMNS)
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
     sd = StudyData(source, target, profile, len(configs), records, runs)
     # Hernandez et al.: every size pre-trained on the same p; the extra p values at
     # one size belong to the transfer-gap part of the study.
     main_p = float(study.profile["pretrain_tokens"]["main"])
     sd.main_runs = runs[(runs["kind"] == "scratch") | (runs["pretrain_tokens"] == main_p)].reset_index(drop=True)
+    return sd
+
+
+def load_study(source: str, target: str, profile: str, results: str | Path = "results",
+               data_dir: str | None = None, n_boot: int = 200) -> StudyData:
+    """``n_boot``: seed-cluster resamples of the Hernandez fit (its ``ci95`` is the
+    profile-likelihood interval; the bootstrap is reported beside it)."""
+    from .laws import effective_data, fit_curves, fit_hernandez
+
+    sd = read_study(source, target, profile, results, data_dir)
+    runs = sd.runs
     try:
         sd.curves = fit_curves(runs)
     except InputError as e:

@@ -54,7 +54,8 @@ class GapFit:
         return pd.DataFrame({"value": prof["value"].to_numpy(float), "stat": stat.to_numpy(float)})
 
 
-def _fit(pts: pd.DataFrame, n_params: float):
+def fit_gap_at_size(pts: pd.DataFrame, n_params: float):
+    """The Barnett law at one model size with profile intervals, as every page fits it."""
     return fit_barnett(pts, n_boot=0, profile=True, n_params=n_params)
 
 
@@ -70,8 +71,8 @@ def study_gap_fits(sd, results=None) -> list[GapFit]:
     for n in [n for n, c in p_count.items() if c >= 2]:
         pts = ft[ft["n_params"] == n].reset_index(drop=True)
         try:
-            fit = (cached_fit(results, "barnett", pts, _fit, n_params=float(n)) if results is not None
-                   else _fit(pts, float(n)))
+            fit = (cached_fit(results, "barnett", pts, fit_gap_at_size, n_params=float(n)) if results is not None
+                   else fit_gap_at_size(pts, float(n)))
             out.append(GapFit(pair, sd.source, sd.target, sd.profile, float(n), fit, pts))
         except InputError as e:
             out.append(GapFit(pair, sd.source, sd.target, sd.profile, float(n), None, pts, str(e)))
