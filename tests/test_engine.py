@@ -208,6 +208,29 @@ def test_a_small_dataset_stops_early_and_the_cooldown_starts_from_the_best_point
     assert res.stop_loss == min(p["val_loss"] for p in res.curve if p["phase"] != "init")
 
 
+def test_a_loss_bump_after_warmup_does_not_stop_a_run_before_two_epochs(fixture_data, monkeypatch):
+    """The stopping-set loss rises from the first evaluation on (as in the bump after
+    warm-up): patience runs out at step 13, but the run may not stop before two epochs of
+    its data (20,480 tokens = 40 steps of 512 an epoch: step 80), and then stops at the first evaluation there."""
+    from transfer_laws import train as train_mod
+
+    store = DataStore(fixture_data, recipes={})
+    shape = shape_for(3000, 4096, 32)
+    torch.manual_seed(0)
+    cfg = TrainConfig(batch_size=16, lr=3e-3, warmup_steps=4, max_tokens=16 * 32 * 1000, stop_tokens=2048,
+                      test_tokens=2048, eval_interval=100, eval_growth=1.15, patience=4)
+    rising = iter(5.0 + 0.01 * i for i in range(10_000))
+    monkeypatch.setattr(train_mod.Stepper, "evaluate", lambda self, val: next(rising))
+    d = 20_480
+    min_step = train_mod.min_stop_step(d, shape.n_ctx, cfg)
+    assert min_step == 80
+    res = _train(store, build_model(shape), shape, cfg, d)
+    stable = [p["step"] for p in res.curve if p["phase"] == "stable"]
+    assert res.stopped == "early_stop" and stable[-1] >= min_step
+    assert [s for s in stable if s >= min_step] == [stable[-1]]  # the first evaluation from two epochs on
+    assert stable[-1] == train_mod.earliest_stop(train_mod.first_eval(d, shape.n_ctx, cfg), cfg, min_step)
+
+
 def test_non_embedding_count_matches_hand_computation():
     # per layer: 2 LayerNorms (2·2d), attention (d·3d + 3d + d·d + d), MLP (d·4d + 4d + 4d·d + d);
     # plus the final LayerNorm (2d). Token/position embeddings (and the tied head) excluded.
@@ -282,7 +305,7 @@ def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
     from pathlib import Path
 
     from transfer_laws.train import (MIN_COOLDOWN, branch_step, budget_steps, cooldown_lr, earliest_stop,
-                                     pretrain_steps)
+                                     min_stop_step, pretrain_steps)
 
     data = Path(__file__).resolve().parents[1] / "data"
     source, target = ("english", "python")
@@ -299,7 +322,9 @@ def test_every_planned_run_reaches_peak_lr_and_can_stop_early(profile):
             first = first_eval(c["tokens"], n_ctx, cfg)
             # evaluated from within the first epoch, and able to stop well before its budget, after warm-up
             assert (first - 1) * step_tokens < c["tokens"] and first <= cfg.warmup_steps, (profile, c["tokens"])
-            assert cfg.warmup_steps <= earliest_stop(first, cfg) <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
+            stop = earliest_stop(first, cfg, min_stop_step(c["tokens"], n_ctx, cfg))
+            assert cfg.warmup_steps <= stop <= budget_steps(cfg, n_ctx) // 4, (profile, c["tokens"])
+            assert stop * step_tokens >= 2 * c["tokens"]  # never inside the first two epochs
 
 
 def test_the_shape_rule_never_gives_fewer_than_two_layers():
