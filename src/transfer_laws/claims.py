@@ -696,7 +696,8 @@ def gap_claims(gaps: pd.DataFrame, studies: dict, size: float | None = None) -> 
     decide = "" if v != CANT_TELL else (
         f"{k} pair(s), {unbounded} with G unbounded at one end or both; at the {100 * level:.3g}% level of "
         f"{len(pairs)} ratios the intervals guarantee at most a {at_least:.2g}× difference and allow up to "
-        f"{at_most:.2g}×: narrower G intervals (a p grid that reaches saturation) or more pairs would.")
+        f"{at_most:.2g}×: narrower G intervals or more pairs would (what narrows G's interval, on synthetic "
+        f"runs drawn from these fits: benchmarks/gap_power.py).")
     out = [Claim("gap_spread", label, v, f"largest ratio of {scale} between two pairs that the intervals guarantee "
                  f"(low) and allow (high); {unbounded} of {k} unbounded",
                  at_least, at_least, at_most, spread_test, evidence, decide, runs)]

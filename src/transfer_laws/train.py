@@ -11,10 +11,12 @@ Every from-scratch and fine-tuning run follows the same rule, whatever its data 
    validation split) evaluated at log-spaced steps (×``eval_growth``,
    so patience is the same share of a run at every length), and early stopping once
    ``patience`` evaluations in a row failed to improve on the best by ``min_delta``, but
-   never before ``MIN_EPOCHS_BEFORE_STOP`` epochs of the D tokens: within them every batch
-   is still mostly new data, so a rise of the stopping-set loss there is an optimisation
-   transient (the bump just after warm-up), not overfitting, and a run stopped in it would
-   report an unconverged loss as a measurement. ``max_tokens`` is a safety net only: a run that reaches it is recorded as
+   never before ``MIN_EPOCHS_BEFORE_STOP`` epochs of the D tokens. A rise of the
+   stopping-set loss that early is usually an optimisation transient (the bump just after
+   warm-up) rather than overfitting, and a run stopped in it would report an unconverged
+   loss as a measurement; where it is overfitting (a fine-tune can peak in its second
+   epoch), the rule only defers the stop: the best checkpoint is still the one kept.
+   ``max_tokens`` is a safety net only: a run that reaches it is recorded as
    ``stopped = "budget"`` (censored, not converged);
 3. **cooldown** from the best checkpoint (weights and optimizer state): the LR decays
    linearly towards zero over ``cooldown_fraction`` of the steps that checkpoint had taken,
