@@ -131,13 +131,12 @@ if ready:
             "as well as the estimate: none of the pre-training sizes comes close enough to saturating the "
             "target loss to say how much of the gap pre-training could never close, so G trades off against "
             "A and α (the form with G = 0 fits about as well: alternative forms, below). These fits are ranked by "
-            "the bound they have, if any, and left out of the allocation, which needs a finite G. What would "
-            "bound them is measured, not assumed: `benchmarks/gap_power.py` draws synthetic studies from each "
-            "fit at its own noise on the design as run and on four alternatives (4× the seeds, the p grid "
-            "extended 16× beyond its top or below its bottom, f to 131k at every p) and counts how often G's "
-            "interval closes (benchmarks/README.md). Where pre-training moves the loss little against G "
-            "(english → python), none of them does; where it moves it more, 4× the seeds or a longer p grid "
-            "close it in about half of the draws."))
+            "the bound they have, if any, and left out of the allocation, which needs a finite G. Which design "
+            "would bound them is simulated, not assumed: `benchmarks/gap_power.py` draws synthetic studies from "
+            "each fit, with the seed offset and scatter of its own residuals, on the design as run, with 4× the "
+            "seeds, with f up to 131k at every p, and with a p grid beyond the sources' size (hypothetical, the "
+            "law extrapolated), and counts how often G's interval closes; its figures are in "
+            "benchmarks/README.md (section \"what would bound the transfer gap\")."))
     # G is in loss·tokens^β: between fits with different β only G·f^−β at one shared f compares
     f_ref = reference_f(gaps[gaps["G"].notna()])
     scale = np.exp(-table["beta"] * np.log(f_ref)) if np.isfinite(f_ref) else pd.Series(1.0, index=table.index)
