@@ -491,11 +491,16 @@ def ossification_claims(sd, slug: str) -> list[Claim]:
     v = direction_verdict(o["low"], o["high"], "positive")
     decide = ""
     if o["regime"] == "unknown":
-        decide = (f"the regime is not known: D(N) of the from-scratch curve at this size "
-                  + (f"is {o['D_N']:.3g} tokens, an extrapolation beyond the largest run ({o['largest_scratch_D']:.3g})"
-                     if np.isfinite(o["D_N"]) else "is not fitted (too few from-scratch points for a power law)")
-                  + ", so whether D_F is beyond 0.1·D(N) cannot be read; from-scratch runs at larger D that "
-                    "show the curve flattening would decide it." + (f" (Measured: {v}.)" if v != CANT_TELL else ""))
+        top = o["largest_scratch_D"]
+        decide = (f"the regime is not known: "
+                  + (f"the from-scratch curve at this size has not flattened by its largest run ({top:,.0f} "
+                     f"tokens; a power law through it would put D(N) at {o['D_N']:.2g}, an extrapolation), so "
+                     f"D_F is at most {o['D_F'] / top:.2g} of D(N) and whether it is beyond 0.1·D(N) cannot be read"
+                     if np.isfinite(o["D_N"]) else
+                     "D(N) of the from-scratch curve at this size is not fitted (too few from-scratch points "
+                     "for a power law), so whether D_F is beyond 0.1·D(N) cannot be read")
+                  + "; from-scratch runs at larger D that show the curve flattening would decide it."
+                  + (f" (Measured: {v}.)" if v != CANT_TELL else ""))
         v = CANT_TELL
     elif o["regime"] == "low":
         decide = (f"D_F is at most {o['share_of_D_N']:.2g} of D(N), inside the low-data regime the claim does not "
