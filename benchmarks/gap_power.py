@@ -72,7 +72,7 @@ def share(hits: int, n: int) -> str:
         return "–"
     z, p = 1.96, hits / n
     mid, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return f"{p:.2f} [{mid - half:.2f}, {mid + half:.2f}]"
+    return f"{p:.2f} [{max(mid - half, 0.0):.2f}, {min(mid + half, 1.0):.2f}]"
 
 
 def main() -> None:
@@ -91,6 +91,7 @@ def main() -> None:
     print("| N | design | runs | G true | σ seed / within | bounded | covers true G (all draws) "
           "| covers, bounded draws only | median G interval |")
     print("|---:|---|---:|---:|---|---|---|---|---|")
+    pooled: dict[str, list[int]] = {}
     for n, pts in ft.groupby("n_params"):
         if pts["pretrain_tokens"].nunique() < 2:
             continue
@@ -99,6 +100,7 @@ def main() -> None:
         g_true = float(truth.params["G"])
         rng = np.random.default_rng(0)
         for name, d in designs(pts).items():
+            tally = pooled.setdefault(name, [0, 0, 0])
             mu = form.fn(truth.params, d["pretrain_tokens"].to_numpy(float), d["tokens"].to_numpy(float))
             seeds = d["seed"].to_numpy()
             ends = []
@@ -112,10 +114,16 @@ def main() -> None:
             e = np.array(ends)
             bounded = (e[:, 0] > 0) & np.isfinite(e[:, 1])
             covers = (e[:, 0] <= g_true) & (g_true <= e[:, 1])
+            tally[0] += len(e)
+            tally[1] += int(bounded.sum())
+            tally[2] += int((covers & bounded).sum())
             print(f"| {n:,.0f} | {name} | {len(d)} | {g_true:.3g} | {sigma_seed:.3f} / {sigma_within:.3f} | "
                   f"{share(int(bounded.sum()), len(e))} | {share(int(covers.sum()), len(e))} | "
                   f"{share(int((covers & bounded).sum()), int(bounded.sum()))} ({int(bounded.sum())}) | "
                   f"[{np.median(e[:, 0]):.3g}, {np.median(e[:, 1]):.3g}] |", flush=True)
+    for name, (draws, bounded, covered) in pooled.items():
+        print(f"pooled over sizes, {name}: G bounded in {share(bounded, draws)} of {draws} draws; "
+              f"of those, the interval covers the true G in {share(covered, bounded)}")
     print("σ in log-loss: the seed offset shared by a seed's runs at one size and the scatter left "
           "(benchmarks/gap_power.py seed_noise); an interval open at an end counts as covering.")
 
