@@ -20,7 +20,6 @@ too), each with a Wilson 95% interval over the draws, and the median interval en
 
 from __future__ import annotations
 
-import argparse
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from transfer_laws.analysis import read_study
 from transfer_laws.gap import fit_gap_at_size
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import LAWS
+from study_args import study_parser
 
 
 def designs(pts: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -76,11 +76,7 @@ def share(hits: int, n: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--target", required=True)
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--results", default="results")
+    ap = study_parser(__doc__)
     ap.add_argument("--draws", type=int, default=20)
     args = ap.parse_args()
 

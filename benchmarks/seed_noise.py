@@ -12,22 +12,18 @@ weight their points by and the calibration draws reproduce.
 
 from __future__ import annotations
 
-import argparse
 
 
-from transfer_laws.analysis import load_study
+from transfer_laws.analysis import read_study
 from transfer_laws.laws import estimate_noise
+from study_args import study_parser
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--target", required=True)
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--results", default="results")
+    ap = study_parser(__doc__)
     args = ap.parse_args()
 
-    sd = load_study(args.source, args.target, args.profile, args.results, n_boot=0)
+    sd = read_study(args.source, args.target, args.profile, args.results)
     runs = sd.main_runs[sd.main_runs["stopped"] != "budget"]
     noise = estimate_noise(runs)
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; "

@@ -12,12 +12,12 @@ scratch runs are the target's, pre-training runs the source's) count in full.
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections import defaultdict
 
 from transfer_laws.records import load_record, record_path, run_id
 from transfer_laws.study import Study
+from study_args import study_parser
 
 
 def threads_of(record: dict) -> int:
@@ -26,11 +26,7 @@ def threads_of(record: dict) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--target", required=True)
-    ap.add_argument("--profile", default="cpu")
-    ap.add_argument("--results", default="results")
+    ap = study_parser(__doc__)
     ap.add_argument("--cores", type=int, default=2)
     args = ap.parse_args()
 
