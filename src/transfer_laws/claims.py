@@ -8,8 +8,9 @@ The claims and their tests (``RULES`` has each in words):
    loss-space fit of two sources with the same target (``compare_sources``); equal when
    its 95% interval lies inside ±``EQUIVALENCE_MARGIN``, different when it lies beyond.
 2. **α smaller for a closer source** (Hernandez, Table 1): α_text − α_text+code > 0 on the
-   paper's own pair; the other pairs in ``CLOSER`` (ordered by their share of code, not
-   by a fit) are an extension the paper does not make, with a verdict of their own.
+   paper's own pair; the other pairs in ``CLOSER`` (ordered by what the distributions
+   are, not by a fit: a share of code for python, prose for technical English) are an
+   extension the paper does not make, with a verdict of their own.
 3. **The power-law form of D_T** (Hernandez eq. 1.1): the loss-space fit with squares
    of ln D_F and ln N added to the exponent of D_T (``laws.dt_form``). A squared term γ
    changes the local exponent by 2γR across the measured range R of its regressor; the
@@ -67,7 +68,9 @@ EQUIVALENCE_MARGIN = abs(PAPER_TABLE1[0]["alpha"] - PAPER_TABLE1[1]["alpha"])
 
 # (farther, closer, target): the closer source has the larger share of code, the target
 # being code. Set by the sources' contents before any fit; the first is the paper's pair.
-CLOSER = [("english", "english+code", "python"), ("english", "code", "python"), ("english+code", "code", "python")]
+# (farther source, closer source, target, why the second is closer), fixed before any fit
+CLOSER = [("english", "english+code", "python", "more code"), ("english", "code", "python", "more code"),
+          ("english+code", "code", "python", "more code"), ("code", "english", "tech-english", "prose, as the target")]
 LOW_DATA_FRACTION = 0.1  # Hernandez: the low-data regime is D_F ≤ 10% of D(N)
 PLAUSIBLE_EXPONENT = (-1.0, 2.0)  # an α or β interval outside this describes a broken fit, not a law
 
@@ -303,7 +306,7 @@ def source_claims(studies: dict, results=None) -> list[Claim]:
     out = []
     profiles = sorted({k[2] for k in studies}) or [None]
     for profile in profiles:
-        for i, (far, close, target) in enumerate(CLOSER):
+        for i, (far, close, target, why_closer) in enumerate(CLOSER):
             alpha_key = "alpha_closer" if i == 0 else "alpha_closer_more"
             pair = f"{far} vs {close} → {target}" + (f" ({profile})" if len(profiles) > 1 else "")
             a, b = studies.get((far, target, profile)), studies.get((close, target, profile))
@@ -313,7 +316,7 @@ def source_claims(studies: dict, results=None) -> list[Claim]:
                        for s, sd in ((far, a), (close, b)) if sd is None or sd.hernandez is None]
             beta_test = (f"β_{far} − β_{close} from one joint fit; equal if its 95% interval lies inside "
                          f"±{EQUIVALENCE_MARGIN:.3f} (the paper's own α difference), different if it lies beyond")
-            alpha_test = f"α_{far} − α_{close} from one joint fit; > 0 ({close} is closer to {target}: more code)"
+            alpha_test = f"α_{far} − α_{close} from one joint fit; > 0 ({close} is closer to {target}: {why_closer})"
             if lacking:
                 why = "needs fitted studies of both sources: " + "; ".join(lacking) + "."
                 out.append(_missing("beta_source", pair, "β difference", beta_test, evidence, why))
