@@ -411,3 +411,11 @@ def test_width_outlook_gives_no_seed_count_where_seeds_cannot_help():
     assert np.isfinite(w.loc["alpha", "seeds for target"])  # bounded, noise-limited: a count
     w = width_outlook(Fit(10.5, 0.9), runs).set_index("exponent")  # φ = 10.5: lack of fit sets the width
     assert w["limited by lack of fit"].all() and (w["seeds for target"] == math.inf).all()
+
+
+def test_a_fit_that_cannot_be_judged_says_what_would_settle_it_for_a_complete_study_too():
+    from transfer_laws.claims import _cannot_judge
+
+    partial, complete = _cannot_judge(["α at the clip"]), _cannot_judge(["α at the clip"], complete=True)
+    assert "remaining seeds and sizes" in partial and "α at the clip" in partial
+    assert "remaining" not in complete and "study is complete" in complete

@@ -238,9 +238,12 @@ def fit_problems(table1, power_law=None) -> list[str]:
     return out
 
 
-def _cannot_judge(problems: list[str]) -> str:
+def _cannot_judge(problems: list[str], complete: bool = False) -> str:
+    """``complete``: every planned run of the studies behind the fit has a record."""
     return ("can't tell: the fit did not converge to something a verdict can rest on ("
-            + "; ".join(problems) + "). More runs (the remaining seeds and sizes) would let it settle.")
+            + "; ".join(problems) + ")."
+            + (" The study is complete: more seeds, or a design over a wider range of N and D_F (the gpu profile), "
+               "would let it settle." if complete else " More runs (the remaining seeds and sizes) would let it settle."))
 
 
 def _decide_seeds(est: float, lo: float, hi: float, seeds: float, margin: float | None, noise: str,
@@ -348,7 +351,8 @@ def source_claims(studies: dict, results=None) -> list[Claim]:
                     k = f"{'beta' if sym == 'β' else 'alpha'}_diff"
                     out.append(Claim(key, pair, CANT_TELL, f"{sym}_{far} − {sym}_{close}", float(d.params[k]),
                                      float(ci.loc[k, 0]), float(ci.loc[k, 1]), test, evidence,
-                                     _cannot_judge(problems), runs))
+                                     _cannot_judge(problems, all(len(x.records) == x.planned for x in (a, b))),
+                                     runs))
                 continue
             seeds = effective_seeds(both)
             noise = _noise_phrase(d)
@@ -414,7 +418,7 @@ def power_law_claims(sd, slug: str, results=None) -> list[Claim]:
         quantity = f"drift of {sym} across the measured {term} range"
         if problems:
             out.append(Claim("power_law", pair, CANT_TELL, quantity, est, lo, hi, test, evidence,
-                             _cannot_judge(problems), runs))
+                             _cannot_judge(problems, len(sd.records) == sd.planned), runs))
             continue
         v = rule(lo, hi)
         decide = "" if v != CANT_TELL else _equality_note(lo, hi, v) + _decide_seeds(
