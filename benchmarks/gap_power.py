@@ -4,7 +4,7 @@ For each model size of a study that has a p grid, the Barnett law is fitted to t
 fine-tunes (the truth, at its point estimate: G is not identified where the real interval
 is open, and power depends on where in that range the truth lies). The noise is read off
 the fit's log-residuals: an offset each seed shares across its runs at that size (one
-pre-training pass gives a seed every p) and the scatter left (``seed_noise``; it includes
+pre-training pass gives a seed every p) and the scatter left (``gap.residual_noise``; it includes
 any lack of fit, which more seeds would not shrink). Synthetic studies are drawn on the
 design as run (its (p, f) points and seeds, read off the records), 4× the seeds, the f
 grid extended to 131k at every p, and, hypothetically, the p grid extended by two ×4
@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size
+from transfer_laws.gap import fit_gap_at_size, residual_noise
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import LAWS
 from study_args import study_parser
@@ -47,23 +47,6 @@ def designs(pts: pd.DataFrame) -> dict[str, pd.DataFrame]:
                                  seeds)], ignore_index=True)
     return {"as run": run, "4x seeds": more_seeds, "f to 131k at every p": f_ext,
             "p grid x16 beyond its top (hypothetical)": p_ext}
-
-
-def seed_noise(fit, pts: pd.DataFrame) -> tuple[float, float]:
-    """(σ_seed, σ_within) of the fit's log-residuals: an offset each seed's runs share (one
-    pre-training pass gives every p of a seed; one D_F subset every fine-tune), and the
-    scatter left, corrected for the fitted constants and the seed means. σ_seed from the
-    spread of the seed means less what the within scatter puts there (floored at 0)."""
-    form = LAWS["barnett"]
-    r = np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, pts["pretrain_tokens"].to_numpy(float),
-                                                            pts["tokens"].to_numpy(float)))
-    by_seed = pd.Series(r, index=pts["seed"].to_numpy()).groupby(level=0)
-    means, counts = by_seed.transform("mean").to_numpy(), by_seed.size()
-    n, k, s = len(r), len(fit.params), len(counts)
-    within = float(np.sqrt(np.sum((r - means) ** 2) / max(n - k - (s - 1), 1)))
-    seed_means = by_seed.mean()
-    between = float(np.var(seed_means, ddof=1)) - within**2 / float(counts.mean()) if s > 1 else 0.0
-    return float(np.sqrt(max(between, 0.0))), within
 
 
 def share(hits: int, n: int) -> str:
@@ -92,7 +75,7 @@ def main() -> None:
         if pts["pretrain_tokens"].nunique() < 2:
             continue
         truth = fit_barnett(pts, n_boot=0, n_params=float(n))
-        sigma_seed, sigma_within = seed_noise(truth, pts)
+        sigma_seed, sigma_within = residual_noise(truth, pts)
         g_true = float(truth.params["G"])
         rng = np.random.default_rng(0)
         for name, d in designs(pts).items():
@@ -121,7 +104,7 @@ def main() -> None:
         print(f"pooled over sizes, {name}: G bounded in {share(bounded, draws)} of {draws} draws; "
               f"of those, the interval covers the true G in {share(covered, bounded)}")
     print("σ in log-loss: the seed offset shared by a seed's runs at one size and the scatter left "
-          "(benchmarks/gap_power.py seed_noise); an interval open at an end counts as covering.")
+          "(transfer_laws.gap.residual_noise); an interval open at an end counts as covering.")
 
 
 if __name__ == "__main__":

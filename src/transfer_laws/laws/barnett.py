@@ -179,12 +179,19 @@ def _abs_dev(form: LawForm, x, P, F, L) -> float:
     return float(np.sum(np.abs(_log_residuals(form, x, P, F, L))))
 
 
-def _profile_limit(form: LawForm, P, F, L, x_hat: np.ndarray) -> tuple[float, float]:
-    """(S at the estimate, the largest S a profile point may have and stay inside)."""
+def lr_scale(form: LawForm, P, F, L, x_hat: np.ndarray) -> float:
+    """s/4 = √(2π)·σ/4: a rise of the summed absolute log-residual S divided by this is
+    on the χ²₁ scale (σ: the residual standard deviation, corrected for the constants)."""
     resid = _log_residuals(form, x_hat, P, F, L)
-    s_hat = float(np.sum(np.abs(resid)))
     sigma = float(np.sqrt(np.sum(resid**2) / max(len(L) - len(x_hat), 1)))
-    return s_hat, s_hat + CHI2_1_95 / 4 * np.sqrt(2 * np.pi) * sigma
+    return np.sqrt(2 * np.pi) * sigma / 4
+
+
+def _profile_limit(form: LawForm, P, F, L, x_hat: np.ndarray, critical: float = CHI2_1_95) -> tuple[float, float]:
+    """(S at the estimate, the largest S a profile point may have and stay inside: the
+    statistic's ``critical`` value, χ²₁'s 95th percentile unless calibrated otherwise)."""
+    s_hat = _abs_dev(form, x_hat, P, F, L)
+    return s_hat, s_hat + critical * lr_scale(form, P, F, L, x_hat)
 
 
 def _fit_fixed(form: LawForm, P, F, L, j: int, v: float, x0: np.ndarray) -> tuple[np.ndarray, float]:
@@ -244,14 +251,14 @@ def gap_grid(L: np.ndarray) -> np.ndarray:
 
 
 def _profile_on_grid(form: LawForm, P, F, L, x_hat: np.ndarray, j: int,
-                     grid: np.ndarray) -> tuple[float, float, pd.DataFrame]:
+                     grid: np.ndarray, critical: float = CHI2_1_95) -> tuple[float, float, pd.DataFrame]:
     """The 95% profile interval of parameter j over a fixed grid. Every grid value is
     fitted from the full-data optimum and from its neighbour's solution in a sweep up and
     a sweep down the grid; the lowest summed absolute deviation is its profile. The
     interval is the run of values around the estimate that stay under the limit, each end
     bisected between its last inside and first outside value; a run reaching an end of
-    the grid is open there (0 or inf)."""
-    s_hat, limit = _profile_limit(form, P, F, L, x_hat)
+    the grid is open there (0 or inf). ``critical``: the statistic's value at an end."""
+    s_hat, limit = _profile_limit(form, P, F, L, x_hat, critical)
     v_hat = float(x_hat[j])
     logs = np.sort(np.r_[np.log(grid), v_hat])
     best = np.full(len(logs), np.inf)
@@ -333,10 +340,12 @@ def curvature_test(pts: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 @single_threaded
 def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_params: float | None = None,
-                profile: bool = False) -> FitResults:
+                profile: bool = False, g_critical: float = CHI2_1_95) -> FitResults:
     """Fit a transfer-gap law to the fine-tuned runs (at one model size: the largest
     number of distinct p values, unless ``n_params`` is given). ``profile=True`` adds
-    profile-likelihood intervals for every parameter (``conf_int(method="profile")``)."""
+    profile-likelihood intervals for every parameter (``conf_int(method="profile")``);
+    G's ends are where its statistic reaches ``g_critical`` (χ²₁'s 3.84 unless a
+    calibration on the design says otherwise: ``gap.calibrate_gap``)."""
     if law not in LAWS:
         raise InputError(f"unknown law {law!r}; registered: {', '.join(LAWS)}")
     form = LAWS[law]
@@ -378,7 +387,8 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
     info["curvature_test"] = pooled
     info["curvature_by_f"] = curvature.to_dict("records")
     if profile:
-        ends = {name: (_profile_on_grid(form, P, F, L, x, j, gap_grid(L)) if name == "G"
+        info["g_critical"] = float(g_critical)
+        ends = {name: (_profile_on_grid(form, P, F, L, x, j, gap_grid(L), g_critical) if name == "G"
                        else _profile_interval(form, P, F, L, x, j)) for j, name in enumerate(form.params)}
         profile_ci = pd.DataFrame({0: {k: v[0] for k, v in ends.items()}, 1: {k: v[1] for k, v in ends.items()}})
         info["profiles"] = {k: v[2] for k, v in ends.items()}
