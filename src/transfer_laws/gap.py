@@ -30,10 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scipy.stats import chi2
+
 from .atomic import atomic_write_text
 from .errors import InputError
 from .laws import fit_barnett
-from .laws.barnett import CHI2_1_95, LAWS, _abs_dev, _fit_fixed, _fit_once, _starts, lr_scale
+from .laws.barnett import (CHI2_1_95, LAWS, _abs_dev, _fit_fixed, _fit_once, _profile_on_grid, _starts, gap_grid,
+                           lr_scale)
 from .laws.results import single_threaded
 
 
@@ -72,7 +75,8 @@ class GapFit:
         prof = self.fit.info["profiles"]["G"]
         n, k = self.fit.info["n_points"], len(self.fit.params)
         sigma = self.fit.info["rmse_log_loss"] * np.sqrt(n / max(n - k, 1))
-        stat = 4 * (prof["abs_dev"] - prof["abs_dev"].min()) / (np.sqrt(2 * np.pi) * sigma) * CHI2_1_95 / self.critical
+        critical = self.fit.info.get("g_critical", CHI2_1_95)
+        stat = 4 * (prof["abs_dev"] - prof["abs_dev"].min()) / (np.sqrt(2 * np.pi) * sigma) * CHI2_1_95 / critical
         return pd.DataFrame({"value": prof["value"].to_numpy(float), "stat": stat.to_numpy(float)})
 
 
@@ -83,15 +87,20 @@ def fit_gap_at_size(pts: pd.DataFrame, n_params: float, g_critical: float = CHI2
 
 # -- calibration of G's interval on the design ---------------------------------------
 
-CALIBRATION_VERSION = 1  # bump when the law's fit or the draws change
+CALIBRATION_VERSION = 2  # bump when the law's fit or the draws change
 CALIBRATION_DRAWS = 200
+SEED_OFFSET_LEVEL = 0.9  # the draws' seed offset: its one-sided 90% upper bound (residual_noise)
 
 
-def residual_noise(fit, pts: pd.DataFrame) -> tuple[float, float]:
+def residual_noise(fit, pts: pd.DataFrame, upper: float | None = None) -> tuple[float, float]:
     """(σ_seed, σ_within) of the fit's log-residuals: an offset each seed's runs share (one
     pre-training pass gives every p of a seed; one D_F subset every fine-tune), and the
     scatter left, corrected for the fitted constants and the seed means. σ_seed from the
-    spread of the seed means less what the within scatter puts there (floored at 0)."""
+    spread of the seed means less what the within scatter puts there (floored at 0).
+    ``upper``: σ_seed at that one-sided upper confidence level instead (one-way random
+    effects: the seed means' mean square over χ² with seeds − 1 degrees of freedom), for
+    3 seeds estimate it on 2 degrees of freedom and an underestimate would make a
+    calibration optimistic."""
     form = LAWS["barnett"]
     r = np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, pts["pretrain_tokens"].to_numpy(float),
                                                             pts["tokens"].to_numpy(float)))
@@ -100,19 +109,41 @@ def residual_noise(fit, pts: pd.DataFrame) -> tuple[float, float]:
     n, k, s = len(r), len(fit.params), len(counts)
     within = float(np.sqrt(np.sum((r - means) ** 2) / max(n - k - (s - 1), 1)))
     seed_means = by_seed.mean()
-    between = float(np.var(seed_means, ddof=1)) - within**2 / float(counts.mean()) if s > 1 else 0.0
-    return float(np.sqrt(max(between, 0.0))), within
+    if s < 2:
+        return 0.0, within
+    m, spread = float(counts.mean()), float(np.var(seed_means, ddof=1))
+    if upper is not None:
+        spread = (s - 1) * spread / chi2.ppf(1 - upper, s - 1)
+    return float(np.sqrt(max(spread - within**2 / m, 0.0))), within
 
 
 @single_threaded
-def statistic_at(P, F, L, g: float) -> float:
+def statistic_at(P, F, L, g: float, profile: bool = False):
     """G's profile statistic at ``g`` for one set of runs, fitted as ``fit_barnett`` fits
-    them: 4(S(G = g) − Ŝ)/(√(2π)·σ̂), on the χ²₁ scale of the interval."""
+    them: 4(S(G = g) − Ŝ)/(√(2π)·σ̂), on the χ²₁ scale of the interval. The fit held at
+    ``g`` starts from the best fit only (the book's profile also starts from neighbouring
+    grid values), which can only raise the statistic: a conservative reading. With
+    ``profile=True``, (statistic, G's profile as the book walks it: value, stat)."""
     form = LAWS["barnett"]
     x_hat, _ = _fit_once(form, P, F, L, _starts(form, L))
-    x_fix, s_fix = _fit_fixed(form, P, F, L, form.params.index("G"), np.log(g), x_hat)
+    j = form.params.index("G")
+    x_fix, s_fix = _fit_fixed(form, P, F, L, j, np.log(g), x_hat)
     s_hat = min(_abs_dev(form, x_hat, P, F, L), s_fix)  # the fixed fit may find the better optimum
-    return float((s_fix - s_hat) / lr_scale(form, P, F, L, x_hat))
+    scale = lr_scale(form, P, F, L, x_hat)
+    stat = float((s_fix - s_hat) / scale)
+    if not profile:
+        return stat
+    _, _, prof = _profile_on_grid(form, P, F, L, x_hat, j, gap_grid(L))
+    prof = pd.DataFrame({"value": prof["value"], "stat": (prof["abs_dev"] - s_hat) / scale})
+    return stat, prof.assign(estimate=float(np.exp(x_hat[j])))
+
+
+def closes(prof: pd.DataFrame, critical: float) -> bool:
+    """Whether G's interval at ``critical`` closes on both sides: walking out from the
+    estimate, the profile exceeds the critical value below it and above it."""
+    g_hat = float(prof["estimate"].iloc[0])
+    below, above = prof[prof["value"] < g_hat], prof[prof["value"] > g_hat]
+    return bool((below["stat"] > critical).any() and (above["stat"] > critical).any())
 
 
 def points_sha(pts: pd.DataFrame) -> str:
@@ -122,36 +153,64 @@ def points_sha(pts: pd.DataFrame) -> str:
 
 
 def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_DRAWS, seed: int = 0,
-                  progress=None) -> dict:
+                  progress=None, closure: bool = False) -> dict:
     """The profile statistic at the true G over ``draws`` synthetic studies like this
     size's runs: the truth is the fit's point estimate, the noise the seed offset and
     scatter of its residuals, the design the (p, f, seed) points as run. Returns the
     quantiles, the coverage of the χ²₁ interval (the share of draws whose statistic at the
-    truth is under 3.84) and ``critical``, the 95th percentile (never below 3.84)."""
+    truth is under 3.84) and ``critical``, the 95th percentile (never below 3.84: a
+    deliberately conservative rule). The seed offset is drawn at its 90% upper bound
+    (``SEED_OFFSET_LEVEL``); the point estimate is stored beside it. ``closure=True``
+    also walks each draw's G profile (slower) and adds how often the interval closes and,
+    among the draws where it does, how often it covers the truth, at 3.84 and at the
+    calibrated critical value."""
+    from .records import git_commit
+
     form = LAWS["barnett"]
     truth = fit_barnett(pts, n_boot=0, n_params=float(n_params))
-    sigma_seed, sigma_within = residual_noise(truth, pts)
+    sigma_seed_hat, _ = residual_noise(truth, pts)
+    sigma_seed, sigma_within = residual_noise(truth, pts, upper=SEED_OFFSET_LEVEL)
     g_true = float(truth.params["G"])
     P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
     seeds = pts["seed"].to_numpy()
     mu = form.fn(truth.params, P, F)
     rng = np.random.default_rng(seed)
-    stats, t0 = [], time.perf_counter()
+    stats, profiles, t0 = [], [], time.perf_counter()
     for _ in (progress(range(draws)) if progress else range(draws)):
         offset = {s: rng.normal(0.0, sigma_seed) for s in np.unique(seeds)}
         noise = np.array([offset[s] for s in seeds]) + rng.normal(0.0, sigma_within, len(pts))
-        stats.append(statistic_at(P, F, mu * np.exp(noise), g_true))
+        out = statistic_at(P, F, mu * np.exp(noise), g_true, profile=closure)
+        stats.append(out[0] if closure else out)
+        if closure:
+            profiles.append(out[1])
     st = np.array(stats)
     q50, q90, q95 = (float(q) for q in np.quantile(st, [0.5, 0.9, 0.95]))
+    extra = {}
+    for name, c in (("chi2", CHI2_1_95), ("calibrated", max(CHI2_1_95, q95))) if closure else ():
+        closed = np.array([closes(p, c) for p in profiles])
+        extra[f"closed_{name}"] = int(closed.sum())
+        extra[f"closed_covering_{name}"] = int((closed & (st <= c)).sum())
     return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(pts)), "G_true": g_true,
-            "sigma_seed": sigma_seed, "sigma_within": sigma_within, "draws": int(draws), "seed": int(seed),
+            "sigma_seed_estimate": sigma_seed_hat, "sigma_seed": sigma_seed, "sigma_seed_level": SEED_OFFSET_LEVEL,
+            "sigma_within": sigma_within, "draws": int(draws), "seed": int(seed),
             "coverage_chi2": float(np.mean(st <= CHI2_1_95)), "q50": q50, "q90": q90, "q95": q95,
-            "critical": max(CHI2_1_95, q95), "wall_s": round(time.perf_counter() - t0, 1)}
+            "critical": max(CHI2_1_95, q95), "wall_s": round(time.perf_counter() - t0, 1),
+            "git_commit": git_commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
 
 
 def gap_critical(entry: dict | None) -> float:
     """The critical value a calibration entry gives (χ²₁'s 3.84 where there is none)."""
     return float(entry["critical"]) if entry else CHI2_1_95
+
+
+def _valid_entry(e) -> bool:
+    """An entry the book may use: its size, its runs' hash and a finite critical value no
+    lower than χ²₁'s (a hand-edited file must not narrow an interval)."""
+    try:
+        return (isinstance(e, dict) and isinstance(e.get("points_sha"), str) and np.isfinite(float(e["N"]))
+                and np.isfinite(float(e["critical"])) and float(e["critical"]) >= CHI2_1_95)
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def calibration_path(results: str | Path, source: str, target: str, profile: str) -> Path:
@@ -161,16 +220,14 @@ def calibration_path(results: str | Path, source: str, target: str, profile: str
 def write_gap_calibration(results: str | Path, source: str, target: str, profile: str,
                           entries: list[dict], command: str = "") -> Path:
     """Store the entries (one per size) with their provenance; entries of other sizes
-    already in the file are kept."""
+    already in the file are kept when the file is of this calibration version. A file
+    that cannot be read is kept beside the new one (``.unreadable``), not overwritten."""
     from .records import git_commit, hardware
 
     path = calibration_path(results, source, target, profile)
-    old = {}
-    if path.exists():
-        try:
-            old = {float(e["N"]): e for e in json.loads(path.read_text())["sizes"]}
-        except (OSError, ValueError, KeyError, TypeError):
-            old = {}  # unreadable: rewritten whole below
+    old, problem = read_gap_calibration(results, source, target, profile)
+    if "cannot be read" in problem:
+        path.replace(path.with_name(path.name + ".unreadable"))
     old.update({float(e["N"]): e for e in entries})
     doc = {"what": "calibration of the transfer gap's profile interval (transfer_laws.gap.calibrate_gap)",
            "version": CALIBRATION_VERSION, "source": source, "target": target, "profile": profile,
@@ -192,9 +249,15 @@ def read_gap_calibration(results: str | Path, source: str, target: str, profile:
         return {}, ""
     try:
         doc = json.loads(path.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("sizes"), list):
+            raise ValueError("not a calibration document (a dict with a list of sizes)")
         if doc.get("version") != CALIBRATION_VERSION:
             return {}, (f"{path} is from calibration version {doc.get('version')}, not {CALIBRATION_VERSION}: "
                         f"rerun benchmarks/gap_calibration.py --write")
+        bad = [e for e in doc["sizes"] if not _valid_entry(e)]
+        if bad:
+            raise ValueError(f"{len(bad)} entr{'y' if len(bad) == 1 else 'ies'} without a size, a runs hash or a "
+                             f"finite critical value of at least {CHI2_1_95}")
         return {float(e["N"]): e for e in doc["sizes"]}, ""
     except (OSError, ValueError, KeyError, TypeError) as e:
         return {}, f"{path} cannot be read ({e}): rerun benchmarks/gap_calibration.py --write to replace it"
