@@ -23,7 +23,7 @@
 #
 # G's interval is calibrated on our design rather than read off χ²₁: synthetic
 # fine-tunes are drawn from each fit, on the (p, f, seed) points as run, with the
-# scatter of its own residuals and a seed offset at its 90% upper bound, and fitted as
+# scatter and seed offset of its own residuals, and fitted as
 # the real ones are (`benchmarks/gap_calibration.py`, stored in `results/calibration/`).
 # Where the statistic at the true G exceeds χ²₁'s 3.84 in more than 5% of draws, its
 # 95th percentile is the critical value of that fit's interval; it is never below 3.84

@@ -55,7 +55,6 @@ def test_calibration_reports_its_draws_and_closure(calibrated):
     runs, entry = calibrated
     assert entry["draws"] == 8 and entry["runs"] == len(runs)
     assert abs(entry["G_true"] - TRUE["G"]) < 0.2 * TRUE["G"]
-    assert entry["sigma_seed"] >= entry["sigma_seed_estimate"]  # drawn at its upper bound
     for k in ("chi2", "calibrated"):
         assert 0 <= entry[f"closed_covering_{k}"] <= entry[f"closed_{k}"] <= entry["draws"]
     # a well-identified G on this grid: its interval closes in most draws
@@ -87,7 +86,6 @@ def test_residual_noise_recovers_a_known_seed_offset():
     fit = fit_barnett(runs, n_boot=0)
     sigma_seed, within = residual_noise(fit, runs)
     assert 0.006 < sigma_seed < 0.015 and 0.0025 < within < 0.0036
-    assert residual_noise(fit, runs, upper=0.9)[0] > sigma_seed
 
 
 def _study(runs):
@@ -112,9 +110,9 @@ def test_the_books_fit_uses_a_stored_calibration_until_its_runs_change(calibrate
     assert g.critical == CHI2_1_95 and "changed since" in g.note
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 2, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": null}]}', '{"version": 2, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": 1.0}]}', '{"version": 2, "sizes": [{"N": 1e5, "points_sha": "x", '
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
+                                  '"critical": null}]}', '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
+                                  '"critical": 1.0}]}', '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
                                   '"critical": "nan"}]}'])
 def test_a_corrupt_calibration_file_is_reported_and_left_alone(calibrated, tmp_path, text):
     runs, entry = calibrated
