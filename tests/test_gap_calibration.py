@@ -4,6 +4,7 @@ calibration and how the book's fits use it."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -134,3 +135,24 @@ def test_a_study_without_a_calibration_says_how_to_make_one(calibrated, tmp_path
     runs, _ = calibrated
     (g,) = study_gap_fits(_study(runs), tmp_path)
     assert g.critical == CHI2_1_95 and "gap_calibration.py --write" in g.note
+
+
+REPO = Path(__file__).resolve().parents[1]
+CALIBRATIONS = sorted((REPO / "results" / "calibration").glob("gap-*.json"))
+
+
+@pytest.mark.skipif(not CALIBRATIONS, reason="no committed calibration")
+@pytest.mark.parametrize("path", CALIBRATIONS, ids=lambda p: p.stem)
+def test_every_committed_calibration_is_readable_and_matches_the_committed_runs(path):
+    from transfer_laws.analysis import read_study
+    from transfer_laws.gap import points_sha
+
+    doc = json.loads(path.read_text())
+    entries, problem = read_gap_calibration(REPO / "results", doc["source"], doc["target"], doc["profile"])
+    assert entries and not problem, problem
+    sd = read_study(doc["source"], doc["target"], doc["profile"], REPO / "results", str(REPO / "data"))
+    ft = sd.runs[sd.runs["kind"] == "finetune"]
+    stale = [n for n, e in entries.items()
+             if e["points_sha"] != points_sha(ft[ft["n_params"] == n].reset_index(drop=True))]
+    assert not stale, (f"{path.name}: the runs at N = {stale} changed since they were calibrated; rerun "
+                       f"benchmarks/gap_calibration.py --source {doc['source']} --target {doc['target']} --write")
