@@ -68,6 +68,18 @@ def cell(r: pd.Series, k: str, fmt: str) -> str:
 tables.show(pd.DataFrame([{"source → target": r["pair"], "k": cell(r, "k", ".2g"), "alpha": cell(r, "alpha", ".3g"),
                        "beta": cell(r, "beta", ".3g"), "points fitted": f"{r['points']:.0f}" if r["ours"] else ""}
                       for _, r in table.iterrows()]))
+if len(ours):
+    import numpy as np
+
+    open_rows = [r["pair"] for _, r in ours.iterrows()
+                 if not all(np.isfinite(r[f"{k}_{e}"]) for k in ("alpha", "beta") for e in ("low", "high"))]
+    if open_rows:
+        display(Markdown(
+            f"**Not identified: {', '.join(open_rows)}.** The data leave α or β unbounded on at least one side, so "
+            "these rows are not measurements of the constants they print: for them every reading below is "
+            "\"can't tell\". A profile interval's calibration also fails where the fit itself is not identified "
+            "(benchmarks/README.md measures it on synthetic studies drawn from such a fit); what would identify it is "
+            "on the pair's transfer page and in benchmarks/README.md (seed noise, and the design)."))
 
 # %% [markdown]
 # ## α and β per pair
