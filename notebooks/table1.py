@@ -76,10 +76,9 @@ if len(ours):
     if open_rows:
         display(Markdown(
             f"**Not identified: {', '.join(open_rows)}.** The data leave α or β unbounded on at least one side, so "
-            "these rows are not measurements of the constants they print: for them every reading below is "
-            "\"can't tell\". A profile interval's calibration also fails where the fit itself is not identified "
-            "(benchmarks/README.md measures it on synthetic studies drawn from such a fit); what would identify it is "
-            "on the pair's transfer page and in benchmarks/README.md (seed noise, and the design)."))
+            "these rows are not measurements of the constants they print: read them as \"can't tell\". Where the fit "
+            "is not identified its profile intervals are not calibrated either (benchmarks/README.md measures this on "
+            "synthetic studies drawn from such a fit, with what would identify it: seed noise and the design)."))
 
 # %% [markdown]
 # ## α and β per pair
