@@ -9,8 +9,8 @@ truth lies inside a draw's 95% profile interval when that statistic is under χ�
 statistic), so the share under 3.84 is the interval's coverage, read without walking a
 whole profile; the 95th percentile is the critical value a calibrated interval uses. The
 draws' seed offset is its estimate from the residuals (a larger one enters σ̂ and lowers
-the statistic, so an underestimate errs on the safe side). An interval open at an end covers trivially, so ``--closure`` also
-walks each draw's profile as the book does and prints how often the interval closes and,
+the statistic, so an underestimate errs on the safe side). An interval open at an end
+covers trivially, so ``--closure`` also walks each draw's profile as the book does and prints how often the interval closes and,
 among those draws, how often it covers the truth (at 3.84 and at the calibrated value).
 
 ``--write`` stores the result as data beside the records (``results/calibration/``, with
@@ -56,10 +56,12 @@ def main() -> None:
                           progress=lambda it: tqdm(it, desc=f"N={n:,.0f}", leave=False, file=sys.stderr),
                           closure=args.closure)
         entries.append(e)
-        closure = "".join(f" {share(e[f'closed_{k}'], e['draws'])}; covering {share(e[f'closed_covering_{k}'], e[f'closed_{k}'])} |"
+        closure = "".join(f" {share(e[f'closed_{k}'], e['draws'])}; "
+                          f"covering {share(e[f'closed_covering_{k}'], e[f'closed_{k}'])} |"
                           for k in ("chi2", "calibrated")) if args.closure else ""
-        lines.append(f"| {n:,.0f} | {e['runs']} | {e['G_true']:.3g} | {e['sigma_seed']:.3f} / {e['sigma_within']:.3f} | {share(round(e['coverage_chi2'] * e['draws']), e['draws'])} | "
-                     f"{e['q50']:.2f}, {e['q90']:.2f}, {e['q95']:.2f} | {e['critical']:.2f} |" + closure)
+        coverage = share(round(e["coverage_chi2"] * e["draws"]), e["draws"])
+        lines.append(f"| {n:,.0f} | {e['runs']} | {e['G_true']:.3g} | {e['sigma_seed']:.3f} / {e['sigma_within']:.3f} | "
+                     f"{coverage} | {e['q50']:.2f}, {e['q90']:.2f}, {e['q95']:.2f} | {e['critical']:.2f} |" + closure)
     print("| N | runs | G true | σ seed / within (log-loss) | coverage of the χ²₁ 95% "
           "interval | statistic at the truth: median, 90th, 95th percentile | critical value used |"
           + (" closes at 3.84; covering among those | closes at the critical value; covering |" if args.closure else ""))

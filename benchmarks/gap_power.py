@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, residual_noise
+from transfer_laws.gap import fit_gap_at_size, residual_noise, seed_noise_draw
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import LAWS
 from study_args import study_parser
@@ -84,8 +84,7 @@ def main() -> None:
             seeds = d["seed"].to_numpy()
             ends = []
             for _ in range(args.draws):
-                offset = {s: rng.normal(0.0, sigma_seed) for s in np.unique(seeds)}
-                noise = np.array([offset[s] for s in seeds]) + rng.normal(0.0, sigma_within, len(d))
+                noise = seed_noise_draw(rng, seeds, sigma_seed, sigma_within)
                 draw = d.assign(kind="finetune", n_params=float(n), source=sd.source, target=sd.target,
                                 stopped="early_stop", loss=mu * np.exp(noise))
                 lo, hi = fit_gap_at_size(draw, float(n)).conf_int().loc["G"]

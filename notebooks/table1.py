@@ -28,6 +28,7 @@ studies = "[]"
 # %%
 import json
 
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -69,8 +70,6 @@ tables.show(pd.DataFrame([{"source → target": r["pair"], "k": cell(r, "k", ".2
                        "beta": cell(r, "beta", ".3g"), "points fitted": f"{r['points']:.0f}" if r["ours"] else ""}
                       for _, r in table.iterrows()]))
 if len(ours):
-    import numpy as np
-
     open_rows = [r["pair"] for _, r in ours.iterrows()
                  if not all(np.isfinite(r[f"{k}_{e}"]) for k in ("alpha", "beta") for e in ("low", "high"))]
     if open_rows:

@@ -108,6 +108,14 @@ def residual_noise(fit, pts: pd.DataFrame) -> tuple[float, float]:
     return float(np.sqrt(max(spread - within**2 / m, 0.0))), within
 
 
+def seed_noise_draw(rng: np.random.Generator, seeds: np.ndarray, sigma_seed: float,
+                    sigma_within: float) -> np.ndarray:
+    """One draw of log-loss noise for runs of the given seeds: an offset each seed's runs
+    share, plus each run's own scatter (the noise model of ``residual_noise``)."""
+    offset = {s: rng.normal(0.0, sigma_seed) for s in np.unique(seeds)}
+    return np.array([offset[s] for s in seeds]) + rng.normal(0.0, sigma_within, len(seeds))
+
+
 @single_threaded
 def statistic_at(P, F, L, g: float, profile: bool = False):
     """G's profile statistic at ``g`` for one set of runs, fitted as ``fit_barnett`` fits
@@ -152,8 +160,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
     truth is under 3.84) and ``critical``, the 95th percentile (never below 3.84: a
     deliberately conservative rule). The seed offset is drawn at its estimate: a larger
     offset enters σ̂ and lowers the statistic, so an underestimate errs on the safe side
-    (benchmarks/README.md). ``closure=True
-    also walks each draw's G profile (slower) and adds how often the interval closes and,
+    (benchmarks/README.md). ``closure=True`` also walks each draw's G profile (slower) and adds how often the interval closes and,
     among the draws where it does, how often it covers the truth, at 3.84 and at the
     calibrated critical value."""
     from .records import git_commit
@@ -168,8 +175,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
     rng = np.random.default_rng(seed)
     stats, profiles, t0 = [], [], time.perf_counter()
     for _ in (progress(range(draws)) if progress else range(draws)):
-        offset = {s: rng.normal(0.0, sigma_seed) for s in np.unique(seeds)}
-        noise = np.array([offset[s] for s in seeds]) + rng.normal(0.0, sigma_within, len(pts))
+        noise = seed_noise_draw(rng, seeds, sigma_seed, sigma_within)
         out = statistic_at(P, F, mu * np.exp(noise), g_true, profile=closure)
         stats.append(out[0] if closure else out)
         if closure:
