@@ -64,6 +64,11 @@ def test_seeds_draw_nested_subsets_within_a_seed_and_disjoint_ones_across_seeds(
     big = n // SLOTS - 500
     sets = [set(seed_subset(tokens, starts, big, s).tolist()) for s in range(SLOTS)]
     assert all(not (sets[i] & sets[j]) for i in range(SLOTS) for j in range(i))  # disjoint
+    # seeds 0-7 kept the stretches they had when there were 8 slots (their records stay valid)
+    for seed in range(8):
+        old = int(starts[np.searchsorted(starts, seed * n // 8)])
+        assert subset_start(n, starts, seed) == old
+    assert subset_start(n, starts, 16 + 3) == subset_start(n, starts, 3)  # beyond 16 seeds, slots repeat
     assert np.array_equal(seed_subset(tokens, starts, 1000, 0), tokens[:1000])  # seed 0: the prefix
     wrapped = seed_subset(tokens, starts, n - 10, SLOTS - 1)  # longer than what is left: wraps around
     assert len(wrapped) == n - 10 and len(set(wrapped.tolist())) == n - 10

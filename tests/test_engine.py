@@ -146,6 +146,33 @@ def test_plan_gives_each_seed_its_pretraining_and_the_p_grid_its_d_f(fixture_dat
             _plan_of(str(tmp_path / "bad.toml"), fixture_data)
 
 
+def test_grid_seeds_add_pretraining_and_fine_tunes_at_their_sizes_only(fixture_data, tmp_path):
+    """Grid seeds: at grid_seeds_size, the same pre-training run and fine-tunes as a seed
+    of ``seeds`` has there, and no from-scratch runs; the other runs keep their ids."""
+    more = tmp_path / "more.toml"
+    more.write_text(_smoke_text().replace("grid_finetune_tokens = [1024]",
+                                          "grid_finetune_tokens = [1024]\ngrid_seeds = [2, 9]"))
+    plan, extra = _plan_of("smoke", fixture_data), _plan_of(str(more), fixture_data)
+    assert {run_id(c) for c in plan} < {run_id(c) for c in extra}
+    added = [c for c in extra if c["seed"] in (2, 9)]
+    per_seed = [c for c in plan if c["seed"] == 0 and c["n_target"] == 6000 and c["kind"] != "scratch"]
+    for seed in (2, 9):
+        mine = [c for c in added if c["seed"] == seed]
+        assert {c["n_target"] for c in mine} == {6000}  # grid_size only: the default grid_seeds_size
+        assert sorted((c["kind"], c["tokens"], c.get("pretrain_tokens")) for c in mine) == \
+            sorted((c["kind"], c["tokens"], c.get("pretrain_tokens")) for c in per_seed)
+        assert all(c["pretrain_id"] == run_id(c["pretrain"]) and c["pretrain"]["seed"] == seed
+                   for c in mine if c["kind"] == "finetune")
+    for bad, msg in (("grid_seeds = [1]", r"grid_seeds \[1\] are already in seeds"),
+                     ("grid_seeds = [16]", r"would share data subsets"),
+                     ("grid_seeds = [2]\ngrid_seeds_size = [25000]", r"grid_seeds_size \[25000\] are not in grid_size"),
+                     ("grid_seeds = [-2]", "grid_seeds must be a list of non-negative integers")):
+        (tmp_path / "bad.toml").write_text(_smoke_text().replace("grid_finetune_tokens = [1024]",
+                                                                 "grid_finetune_tokens = [1024]\n" + bad))
+        with pytest.raises(InputError, match=msg):
+            _plan_of(str(tmp_path / "bad.toml"), fixture_data)
+
+
 def test_finetune_tokens_must_sit_on_the_scratch_grid(fixture_data, tmp_path):
     (tmp_path / "off.toml").write_text(_smoke_text().replace("finetune_tokens = [1024, 4096]",
                                                              "finetune_tokens = [1024, 3000]"))

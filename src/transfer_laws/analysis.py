@@ -108,7 +108,8 @@ SCRATCH_FORM_OF_FIT = "spline"
 def read_study(source: str, target: str, profile: str, results: str | Path = "results",
                data_dir: str | None = None) -> StudyData:
     """The study's records and RUNS table, nothing fitted: the runs its plan predicts
-    that have a record, and ``main_runs`` (from scratch, and fine-tuned at the main p)."""
+    that have a record, and ``main_runs`` (from scratch, and fine-tuned at the main p, by
+    the profile's ``seeds``: not its ``grid_seeds``, which have no from-scratch runs)."""
     study = Study.from_names(source, target, profile, results=results, data_dir=data_dir)
     configs = study.configs()
     records = [load_record(record_path(study.results, run_id(c))) for c in configs
@@ -116,10 +117,11 @@ def read_study(source: str, target: str, profile: str, results: str | Path = "re
     runs = pd.DataFrame(runs_table_rows(records), columns=EXPORT_COLUMNS)
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
     sd = StudyData(source, target, profile, len(configs), records, runs)
-    # Hernandez et al.: every size pre-trained on the same p; the extra p values at
-    # one size belong to the transfer-gap part of the study.
+    # Hernandez et al.: every size pre-trained on the same p, by the seeds that have every
+    # size; the extra p values and the grid seeds belong to the transfer-gap part of the study.
     main_p = float(study.profile["pretrain_tokens"]["main"])
-    sd.main_runs = runs[(runs["kind"] == "scratch") | (runs["pretrain_tokens"] == main_p)].reset_index(drop=True)
+    main = ((runs["kind"] == "scratch") | (runs["pretrain_tokens"] == main_p)) & runs["seed"].isin(study.profile["seeds"])
+    sd.main_runs = runs[main].reset_index(drop=True)
     return sd
 
 

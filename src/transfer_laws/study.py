@@ -58,9 +58,6 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     seeds = prof.setdefault("seeds", [0])
     if not isinstance(seeds, list) or not seeds or any((not isinstance(v, int)) or v < 0 for v in seeds):
         raise InputError(f"profile {name!r}: seeds must be a non-empty list of non-negative integers")
-    if len({s % SLOTS for s in seeds}) < len(seeds):
-        raise InputError(f"profile {name!r}: seeds {seeds} would share data subsets (a seed's subset is its "
-                         f"number modulo {SLOTS}, transfer_laws.subsets); use seeds 0..{SLOTS - 1}")
     off_grid = sorted(set(prof["finetune_tokens"]) - set(prof["scratch_tokens"]))
     if off_grid:
         raise InputError(f"profile {name!r}: finetune_tokens {off_grid} are not on the scratch_tokens grid; every "
@@ -76,6 +73,24 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
     # D_F for the extra p values of the transfer-gap grid; by default the whole D_F grid
     _positive_ints(name, "pretrain_tokens.grid_finetune_tokens (leave it out to fine-tune the p grid at "
                    "every finetune_tokens)", pt.setdefault("grid_finetune_tokens", prof["finetune_tokens"]))
+    # more seeds for the transfer gap alone: at grid_seeds_size, pre-training and fine-tunes, no from-scratch runs
+    grid_seeds = pt.setdefault("grid_seeds", [])
+    if not isinstance(grid_seeds, list) or any((not isinstance(v, int)) or v < 0 for v in grid_seeds):
+        raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds must be a list of non-negative integers")
+    if set(grid_seeds) & set(seeds):
+        raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds {sorted(set(grid_seeds) & set(seeds))} are "
+                         f"already in seeds; grid seeds add seeds to the transfer-gap sizes only")
+    every = seeds + grid_seeds
+    if len({s % SLOTS for s in every}) < len(every):
+        raise InputError(f"profile {name!r}: seeds {every} (seeds and pretrain_tokens.grid_seeds) would share data "
+                         f"subsets (a seed's subset is its number modulo {SLOTS}, transfer_laws.subsets); use "
+                         f"seeds 0..{SLOTS - 1}")
+    seed_sizes = _positive_ints(name, "pretrain_tokens.grid_seeds_size (the sizes the grid seeds run at)",
+                                pt.setdefault("grid_seeds_size", pt["grid_size"]))
+    off = sorted(set(seed_sizes) - set(pt["grid_size"]))
+    if off:
+        raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds_size {off} are not in grid_size "
+                         f"{pt['grid_size']}; grid seeds run where the p grid is")
     known = set(TrainConfig.__dataclass_fields__)
     for kind in ("train", "pretrain", "scratch", "finetune"):
         bad = set(prof.get(kind, {})) - known
@@ -95,7 +110,10 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
     For each seed: one pre-training run per size, with a checkpoint at the main p (the
     Hernandez law holds p fixed) and, at the ``grid_size`` sizes, at every p of the grid
     (Barnett's transfer gap); a from-scratch run per (size, D); a fine-tune per (size, p,
-    D_F), starting from the same seed's pre-training run, on the same seed's data subset."""
+    D_F), starting from the same seed's pre-training run, on the same seed's data subset.
+    Each of the ``grid_seeds`` adds, at the ``grid_seeds_size`` sizes only, the same
+    pre-training run and fine-tunes, and no from-scratch runs: more seeds where the
+    transfer gap is fitted (the Hernandez law reads the ``seeds``, which have every size)."""
     vocab = (store.manifest().get("tokenizer") or {}).get("vocab_size")
     if vocab is None:
         raise DataError("no tokenizer is built; run `transfer-laws data build` (or `data add`) first.")
@@ -126,18 +144,20 @@ def plan(source: str, target: str, prof: dict[str, Any], store: DataStore) -> li
     src_sha = manifest["distributions"][source]["tokens_sha256"]["train"]
     tgt_sha = manifest["distributions"][target]["tokens_sha256"]["train"]
     pretrains, scratch, finetunes = [], [], []
-    for seed in prof["seeds"]:
-        for n in prof["sizes"]:
-            ps = sorted({main_p, *gap}) if n in gap_sizes else [main_p]
-            pre = cfg("pretrain", n, max(ps), seed, source=source, data_sha256=src_sha, checkpoints=ps)
-            pretrains.append(pre)
+    design = [(seed, n, True) for seed in prof["seeds"] for n in prof["sizes"]]
+    design += [(seed, n, False) for seed in pt["grid_seeds"] for n in pt["grid_seeds_size"]]
+    for seed, n, with_scratch in design:
+        ps = sorted({main_p, *gap}) if n in gap_sizes else [main_p]
+        pre = cfg("pretrain", n, max(ps), seed, source=source, data_sha256=src_sha, checkpoints=ps)
+        pretrains.append(pre)
+        if with_scratch:
             for d in prof["scratch_tokens"]:
                 scratch.append(cfg("scratch", n, d, seed, target=target, data_sha256=tgt_sha))
-            for p in ps:
-                # the main p is fine-tuned on the whole D_F grid, the other p on the grid's D_F
-                for d in (prof["finetune_tokens"] if p == main_p else gap_df):
-                    finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
-                                         pretrain=pre, pretrain_id=run_id(pre), pretrain_tokens=p))
+        for p in ps:
+            # the main p is fine-tuned on the whole D_F grid, the other p on the grid's D_F
+            for d in (prof["finetune_tokens"] if p == main_p else gap_df):
+                finetunes.append(cfg("finetune", n, d, seed, target=target, data_sha256=tgt_sha,
+                                     pretrain=pre, pretrain_id=run_id(pre), pretrain_tokens=p))
     return pretrains + scratch + finetunes
 
 
