@@ -29,7 +29,7 @@ import sys
 from tqdm.auto import tqdm
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import CALIBRATION_DRAWS, calibrate_gap, write_gap_calibration
+from transfer_laws.gap import CALIBRATION_DRAWS, calibrate_gap, gap_points, write_gap_calibration
 from gap_power import share
 from study_args import study_parser
 
@@ -44,15 +44,12 @@ def main() -> None:
     args = ap.parse_args()
 
     sd = read_study(args.source, args.target, args.profile, args.results)
-    ft = sd.runs[sd.runs["kind"] == "finetune"]
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; {args.draws} draws on the design as run")
     if len(sd.records) < sd.planned and args.write:
         print("note: the study is not complete; a calibration of runs still to come is stale once they land")
     entries, lines = [], []
-    for n, pts in ft.groupby("n_params"):
-        if pts["pretrain_tokens"].nunique() < 2:
-            continue
-        e = calibrate_gap(pts.reset_index(drop=True), float(n), args.draws, args.seed,
+    for n, pts in gap_points(sd.runs).items():
+        e = calibrate_gap(pts, n, args.draws, args.seed,
                           progress=lambda it: tqdm(it, desc=f"N={n:,.0f}", leave=False, file=sys.stderr),
                           closure=args.closure)
         entries.append(e)

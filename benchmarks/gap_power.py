@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, residual_noise, seed_noise_draw
+from transfer_laws.gap import fit_gap_at_size, gap_points, residual_noise, seed_noise_draw
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import LAWS
 from study_args import study_parser
@@ -64,16 +64,13 @@ def main() -> None:
     args = ap.parse_args()
 
     sd = read_study(args.source, args.target, args.profile, args.results)
-    ft = sd.runs[sd.runs["kind"] == "finetune"]
     form = LAWS["barnett"]
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; {args.draws} draws per design")
     print("| N | design | runs | G true | σ seed / within | bounded | covers true G (all draws) "
           "| covers, bounded draws only | median G interval |")
     print("|---:|---|---:|---:|---|---|---|---|---|")
     pooled: dict[str, list[int]] = {}
-    for n, pts in ft.groupby("n_params"):
-        if pts["pretrain_tokens"].nunique() < 2:
-            continue
+    for n, pts in gap_points(sd.runs).items():
         truth = fit_barnett(pts, n_boot=0, n_params=float(n))
         sigma_seed, sigma_within = residual_noise(truth, pts)
         g_true = float(truth.params["G"])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from transfer_laws.records import CONFIG_SCHEMA, run_id
+from transfer_laws.study import load_profile
 from transfer_laws.train import TrainConfig, min_stop_step
 
 RUNS = sorted((Path(__file__).resolve().parents[1] / "results" / "runs").glob("*.json"))
@@ -38,3 +39,23 @@ def test_no_current_record_stopped_early_before_two_epochs_of_its_data():
             early.append(f"{path.name} (stopped at step {stop})")
     assert not early, ("records stopped before train.MIN_EPOCHS_BEFORE_STOP epochs: " + ", ".join(early)
                        + "; delete them and run the sweep again to retrain them under the rule")
+
+
+@pytest.mark.skipif(not RUNS, reason="no committed records")
+def test_table_1_reads_the_seeds_with_every_size_and_the_gap_reads_the_grid_seeds_too():
+    """The grid seeds have no from-scratch runs: they stay out of the Hernandez fit's runs
+    (main_runs) and enter the transfer gap's fit at their size."""
+    from transfer_laws.analysis import read_study
+    from transfer_laws.gap import gap_points
+
+    root = RUNS[0].parents[2]
+    sd = read_study("code", "python", "cpu", results=root / "results", data_dir=str(root / "data"))
+    pt = load_profile("cpu")["pretrain_tokens"]
+    grid = sd.runs[sd.runs["seed"].isin(pt["grid_seeds"])]
+    assert set(sd.main_runs["seed"]) <= set(load_profile("cpu")["seeds"])
+    assert set(grid["n_params"].round(-3)) <= {float(n) for n in pt["grid_seeds_size"]}
+    assert "scratch" not in set(grid["kind"])
+    points = gap_points(sd.runs)
+    for n, pts in points.items():
+        assert len(pts) == (sd.runs["kind"].eq("finetune") & sd.runs["n_params"].eq(n)).sum()
+    assert set(grid["n_params"]) <= set(points)

@@ -259,21 +259,26 @@ def read_gap_calibration(results: str | Path, source: str, target: str, profile:
         return {}, f"{path} cannot be read ({e}): rerun benchmarks/gap_calibration.py --write to replace it"
 
 
+def gap_points(runs: pd.DataFrame) -> dict[float, pd.DataFrame]:
+    """What the transfer-gap law is fitted to at each model size: its fine-tunes, every
+    seed's, at the sizes with two or more values of p."""
+    ft = runs[runs["kind"] == "finetune"]
+    return {float(n): pts.reset_index(drop=True) for n, pts in ft.groupby("n_params")
+            if pts["pretrain_tokens"].nunique() >= 2}
+
+
 def study_gap_fits(sd, results=None) -> list[GapFit]:
     """One ``GapFit`` per model size of the study with fine-tunes at 2 or more values of p,
     each G interval at its calibrated critical value where ``results`` holds a current
     calibration. ``results``: where the fit cache and calibrations live (None: neither)."""
     from .analysis import cached_fit
 
-    ft = sd.runs[sd.runs["kind"] == "finetune"]
     pair = f"{sd.source} → {sd.target} ({sd.profile})"
     calibrations, bad_file = (read_gap_calibration(results, sd.source, sd.target, sd.profile) if results is not None
                               else ({}, ""))
     out = []
-    p_count = ft.groupby("n_params")["pretrain_tokens"].nunique()
-    for n in [n for n, c in p_count.items() if c >= 2]:
-        pts = ft[ft["n_params"] == n].reset_index(drop=True)
-        entry = calibrations.get(float(n))
+    for n, pts in gap_points(sd.runs).items():
+        entry = calibrations.get(n)
         note = bad_file
         if entry is not None and entry.get("points_sha") != points_sha(pts):
             entry, note = None, ("its runs changed since G's interval was calibrated: χ²₁'s 3.84 is used; rerun "
@@ -282,11 +287,11 @@ def study_gap_fits(sd, results=None) -> list[GapFit]:
             note = "G's interval is not calibrated on the design (χ²₁'s 3.84): run benchmarks/gap_calibration.py --write"
         crit = gap_critical(entry)
         try:
-            fit = (cached_fit(results, "barnett", pts, fit_gap_at_size, n_params=float(n), g_critical=crit)
-                   if results is not None else fit_gap_at_size(pts, float(n), crit))
-            out.append(GapFit(pair, sd.source, sd.target, sd.profile, float(n), fit, pts, note, entry))
+            fit = (cached_fit(results, "barnett", pts, fit_gap_at_size, n_params=n, g_critical=crit)
+                   if results is not None else fit_gap_at_size(pts, n, crit))
+            out.append(GapFit(pair, sd.source, sd.target, sd.profile, n, fit, pts, note, entry))
         except InputError as e:
-            out.append(GapFit(pair, sd.source, sd.target, sd.profile, float(n), None, pts,
+            out.append(GapFit(pair, sd.source, sd.target, sd.profile, n, None, pts,
                               "; ".join(x for x in (str(e), note) if x), entry))
     return out
 
