@@ -147,7 +147,7 @@ def like_scenarios(pair: str, profile: str, results: str, scratch_form: str | No
         return design_runs(truth, design, noise, seed=seed, source=source, target=target, **options)
 
     scenarios = {f"like {pair}: planned design, right model": (truth, planned)}
-    if len(sd.records) < sd.planned:  # a complete study's recorded runs are the planned design
+    if not sd.main_complete:  # a complete study's recorded runs are the planned design
         scenarios[f"like {pair}: the runs recorded so far, right model"] = (
             truth, lambda seed: restrict_to(planned(seed), runs))
     scenarios[f"like {pair}: planned design, D ≥ 262k censored (+0.05 nats)"] = (

@@ -3,9 +3,10 @@
 For each model size of a study that has a p grid, the Barnett law is fitted to the real
 fine-tunes (the truth, at its point estimate: G is not identified where the real interval
 is open, and power depends on where in that range the truth lies). The noise is read off
-the fit's log-residuals: an offset each seed shares across its runs at that size (one
-pre-training pass gives a seed every p) and the scatter left (``gap.residual_noise``; it includes
-any lack of fit, which more seeds would not shrink). Synthetic studies are drawn on the
+the fit's log-residuals (``gap.residual_noise``): an offset each seed shares across its
+runs at that size (one pre-training pass gives a seed every p) and at one f (one D_F
+subset), the law's lack of fit as an offset every seed shares at one (p, f) (which more
+seeds do not shrink), and the scatter left. Synthetic studies are drawn on the
 design as run (its (p, f) points and seeds, read off the records), 4× the seeds, the f
 grid extended to 131k at every p, and, hypothetically, the p grid extended by two ×4
 steps beyond its top (that needs a source 16× larger than any built-in one, and the
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, gap_points, residual_noise, seed_noise_draw
+from transfer_laws.gap import fit_gap_at_size, gap_points, noise_draw, residual_noise
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import LAWS
 from study_args import study_parser
@@ -66,24 +67,22 @@ def main() -> None:
     sd = read_study(args.source, args.target, args.profile, args.results)
     form = LAWS["barnett"]
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; {args.draws} draws per design")
-    print("| N | design | runs | G true | σ seed / within | bounded | covers true G (all draws) "
+    print("| N | design | runs | G true | σ seed / lack of fit / within | bounded | covers true G (all draws) "
           "| covers, bounded draws only | median G interval |")
     print("|---:|---|---:|---:|---|---|---|---|---|")
     pooled: dict[str, list[int]] = {}
     for n, pts in gap_points(sd.runs).items():
         truth = fit_barnett(pts, n_boot=0, n_params=float(n))
-        sigma_seed, sigma_within = residual_noise(truth, pts)
+        noise = residual_noise(truth, pts)
         g_true = float(truth.params["G"])
         rng = np.random.default_rng(0)
         for name, d in designs(pts).items():
             tally = pooled.setdefault(name, [0, 0, 0])
             mu = form.fn(truth.params, d["pretrain_tokens"].to_numpy(float), d["tokens"].to_numpy(float))
-            seeds = d["seed"].to_numpy()
             ends = []
             for _ in range(args.draws):
-                noise = seed_noise_draw(rng, seeds, sigma_seed, sigma_within)
                 draw = d.assign(kind="finetune", n_params=float(n), source=sd.source, target=sd.target,
-                                stopped="early_stop", loss=mu * np.exp(noise))
+                                stopped="early_stop", loss=mu * np.exp(noise_draw(rng, d, noise)))
                 lo, hi = fit_gap_at_size(draw, float(n)).conf_int().loc["G"]
                 ends.append((float(lo), float(hi)))
             e = np.array(ends)
@@ -92,15 +91,16 @@ def main() -> None:
             tally[0] += len(e)
             tally[1] += int(bounded.sum())
             tally[2] += int((covers & bounded).sum())
-            print(f"| {n:,.0f} | {name} | {len(d)} | {g_true:.3g} | {sigma_seed:.3f} / {sigma_within:.3f} | "
+            print(f"| {n:,.0f} | {name} | {len(d)} | {g_true:.3g} | {noise.seed:.3f} / {noise.cell:.3f} / {noise.within:.3f} | "
                   f"{share(int(bounded.sum()), len(e))} | {share(int(covers.sum()), len(e))} | "
                   f"{share(int((covers & bounded).sum()), int(bounded.sum()))} ({int(bounded.sum())}) | "
                   f"[{np.median(e[:, 0]):.3g}, {np.median(e[:, 1]):.3g}] |", flush=True)
     for name, (draws, bounded, covered) in pooled.items():
         print(f"pooled over sizes, {name}: G bounded in {share(bounded, draws)} of {draws} draws; "
               f"of those, the interval covers the true G in {share(covered, bounded)}")
-    print("σ in log-loss: the seed offset shared by a seed's runs at one size and the scatter left "
-          "(transfer_laws.gap.residual_noise); an interval open at an end counts as covering.")
+    print("σ in log-loss: the seed offset shared by a seed's runs at one size, the law's lack of fit shared by the "
+          "seeds at one (p, f), and the scatter left (transfer_laws.gap.residual_noise; the (seed, f) offset is drawn "
+          "too); an interval open at an end counts as covering.")
 
 
 if __name__ == "__main__":

@@ -129,11 +129,14 @@ for sd in loaded:
 # finite and positive), at the critical value calibrated on our design (the transfer-gap
 # page). The across-pair claims are tested at one size fixed by the design
 # (the largest that every study's profile gives a p grid), on every pair fitted there,
-# bounded or not: an end the data do not bound enters as 0 or ∞.
+# bounded or not: an end the data do not bound enters as 0 or ∞. A size whose planned runs
+# are not all recorded yet ("complete": no) is not read. "lack of fit p": the law against
+# the seed replicates (the transfer-gap page).
 
 # %%
 if len(gaps):
-    tables.show(gaps[["pair", "N", "runs", "G", "G_low", "G_high", "critical", "beta", "bounded", "curvature", "note"]],
+    tables.show(gaps[["pair", "N", "runs", "seeds", "complete", "G", "G_low", "G_high", "critical", "beta", "bounded",
+                      "lack_of_fit_p", "curvature", "note"]].rename(columns={"lack_of_fit_p": "lack of fit p"}),
                 units={"N": "parameters"})
 else:
     display(Markdown("No study has fine-tunes at two or more values of p yet."))

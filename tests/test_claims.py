@@ -331,6 +331,11 @@ def test_gap_claims_use_every_fitted_pair_at_the_design_size():
                                         {"config": {"n_target": 6000}, "result": {"n_params": 45.0}}], pd.DataFrame())
     assert design_gap_size({("a", "t", "cpu"): sd}) == 123.0
     assert gap_claims(gaps, {}, size=None)[0].verdict == CANT_TELL
+    # a pair whose planned runs at the size are not all recorded is not read yet
+    gaps.loc[0, "beta"] = 0.0
+    gaps["complete"] = [True, False]
+    spread, _ = gap_claims(gaps, {}, size=6592.0)
+    assert spread.verdict == CANT_TELL and "1 pair(s)" in spread.pair and "1 more not read" in spread.pair
 
 
 # -- the page ---------------------------------------------------------------------------
@@ -419,3 +424,11 @@ def test_a_fit_that_cannot_be_judged_says_what_would_settle_it_for_a_complete_st
     partial, complete = _cannot_judge(["α at the clip"]), _cannot_judge(["α at the clip"], complete=True)
     assert "remaining seeds and sizes" in partial and "α at the clip" in partial
     assert "remaining" not in complete and "study is complete" in complete
+
+
+def test_table_1_is_complete_when_its_seeds_are_whatever_the_grid_seeds_lack():
+    sd = StudyData("a", "t", "cpu", 3, [], pd.DataFrame(), seeds=(0, 1, 2),
+                   unrecorded=[{"kind": "finetune", "seed": 9, "n_target": 25000}])
+    assert sd.main_complete
+    sd.unrecorded.append({"kind": "scratch", "seed": 1, "n_target": 6000})
+    assert not sd.main_complete

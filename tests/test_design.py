@@ -68,6 +68,8 @@ def test_seeds_draw_nested_subsets_within_a_seed_and_disjoint_ones_across_seeds(
     for seed in range(8):
         old = int(starts[np.searchsorted(starts, seed * n // 8)])
         assert subset_start(n, starts, seed) == old
+    for seed in range(8, 16):  # seeds 8-15 at the odd sixteenths, between the first eight
+        assert subset_start(n, starts, seed) == int(starts[np.searchsorted(starts, (2 * (seed - 8) + 1) * n // 16)])
     assert subset_start(n, starts, 16 + 3) == subset_start(n, starts, 3)  # beyond 16 seeds, slots repeat
     assert np.array_equal(seed_subset(tokens, starts, 1000, 0), tokens[:1000])  # seed 0: the prefix
     wrapped = seed_subset(tokens, starts, n - 10, SLOTS - 1)  # longer than what is left: wraps around

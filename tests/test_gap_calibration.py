@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from transfer_laws.gap import (calibrate_gap, calibration_path, read_gap_calibration, residual_noise, statistic_at,
-                               study_gap_fits, write_gap_calibration)
+from transfer_laws.gap import (GapNoise, calibrate_gap, calibration_path, gap_points, noise_draw, read_gap_calibration,
+                               residual_noise, statistic_at, study_gap_fits, write_gap_calibration)
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import CHI2_1_95
 from transfer_laws.synthetic import barnett_runs
@@ -19,14 +19,17 @@ from transfer_laws.synthetic import barnett_runs
 TRUE = {"A": 8.0, "alpha": 0.3, "G": 0.8, "beta": 0.1, "E": 1.0}
 
 
-def _runs(seed: int = 1, noise: float = 0.003, seed_offset: float = 0.0, seeds: int = 3):
+def _runs(seed: int = 1, noise: float = 0.003, seed_offset: float = 0.0, seeds: int = 3, misfit: float = 0.0):
     """Every (p, f) once per seed; a seed's runs share an offset (one pre-training pass and
-    one D_F subset per seed), and each run has its own scatter."""
+    one D_F subset per seed), each run has its own scatter, and ``misfit``: an offset per
+    (p, f) that every seed shares (a law that does not fit)."""
     grid = barnett_runs(TRUE, noise=0.0, p_grid=np.geomspace(1e5, 1e8, 4), f_grid=np.geomspace(1e3, 1e6, 3))
     rng = np.random.default_rng(seed)
     runs = grid.loc[grid.index.repeat(seeds)].assign(seed=np.tile(np.arange(seeds), len(grid))).reset_index(drop=True)
     offsets = rng.normal(0, seed_offset, seeds)[runs["seed"].to_numpy()]
-    return runs.assign(loss=runs["loss"] * np.exp(offsets + rng.normal(0, noise, len(runs))))
+    scatter = rng.normal(0, noise, len(runs))
+    cell = rng.normal(0, misfit, len(grid))[np.repeat(np.arange(len(grid)), seeds)] if misfit else 0.0
+    return runs.assign(loss=runs["loss"] * np.exp(offsets + scatter + cell))
 
 
 def test_the_statistic_is_small_at_the_true_gap_and_large_far_from_it():
@@ -82,11 +85,43 @@ def test_a_seed_offset_enters_the_scatter_and_does_not_narrow_the_interval():
     assert entry["coverage_chi2"] >= 0.9
 
 
-def test_residual_noise_recovers_a_known_seed_offset():
+def test_residual_noise_recovers_a_known_seed_offset_and_finds_no_misfit_where_the_law_holds():
     runs = _runs(seed=5, noise=0.003, seed_offset=0.01, seeds=40)
-    fit = fit_barnett(runs, n_boot=0)
-    sigma_seed, within = residual_noise(fit, runs)
-    assert 0.006 < sigma_seed < 0.015 and 0.0025 < within < 0.0036
+    z = residual_noise(fit_barnett(runs, n_boot=0), runs)
+    assert 0.006 < z.seed < 0.015 and 0.0025 < z.within < 0.0036
+    assert z.cell < 0.001 and z.lof_p > 0.05 and not z.rejected
+    assert (z.lof_df, z.pure_df) == (12 - 5, len(runs) - 12 - 39)
+
+
+def test_a_misfit_every_seed_shares_is_found_and_rejects_the_law():
+    # each (p, f) off the law by its own 0.01 in log-loss, the same for every seed: the
+    # lack-of-fit test rejects the law, and the misfit is told apart from the scatter
+    runs = _runs(seed=6, noise=0.003, seeds=12, misfit=0.01)
+    z = residual_noise(fit_barnett(runs, n_boot=0), runs)
+    assert z.rejected and z.lof_F > 10
+    assert 0.004 < z.cell < 0.02 and 0.0025 < z.within < 0.0036
+
+
+def test_the_noise_draw_shares_each_offset_where_the_design_does():
+    rng = np.random.default_rng(0)
+    design = _runs()[["pretrain_tokens", "tokens", "seed"]]
+    cell = noise_draw(rng, design, GapNoise(0, 0, 0.1, 0, np.nan, 0, 0, np.nan))
+    by_cell = design.assign(x=cell).groupby(["pretrain_tokens", "tokens"])["x"]
+    assert (by_cell.nunique() == 1).all() and by_cell.first().nunique() == by_cell.ngroups
+    seed = noise_draw(rng, design, GapNoise(0.1, 0, 0, 0, np.nan, 0, 0, np.nan))
+    assert (design.assign(x=seed).groupby("seed")["x"].nunique() == 1).all()
+    seed_f = noise_draw(rng, design, GapNoise(0, 0.1, 0, 0, np.nan, 0, 0, np.nan))
+    assert (design.assign(x=seed_f).groupby(["seed", "tokens"])["x"].nunique() == 1).all()
+    assert design.assign(x=seed_f).groupby("seed")["x"].nunique().min() == design["tokens"].nunique()
+
+
+def test_a_misfit_the_seeds_share_raises_the_critical_value():
+    # with the misfit drawn as a (p, f) offset, the statistic at the law's G is no longer
+    # χ²₁-small: the calibrated interval widens where χ²₁'s would narrow with the seeds
+    runs = _runs(seed=7, noise=0.002, seeds=12, misfit=0.01)
+    entry = calibrate_gap(runs, 1e5, draws=30, seed=0)
+    assert entry["sigma_cell"] > 0.004 and entry["lack_of_fit_p"] < 0.05
+    assert entry["coverage_chi2"] < 0.85 and entry["critical"] > 2 * CHI2_1_95
 
 
 def _study(runs):
@@ -111,9 +146,9 @@ def test_the_books_fit_uses_a_stored_calibration_until_its_runs_change(calibrate
     assert g.critical == CHI2_1_95 and "changed since" in g.note
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": null}]}', '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": 1.0}]}', '{"version": 3, "sizes": [{"N": 1e5, "points_sha": "x", '
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
+                                  '"critical": null}]}', '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
+                                  '"critical": 1.0}]}', '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
                                   '"critical": "nan"}]}'])
 def test_a_corrupt_calibration_file_is_reported_and_left_alone(calibrated, tmp_path, text):
     runs, entry = calibrated
@@ -129,6 +164,18 @@ def test_a_corrupt_calibration_file_is_reported_and_left_alone(calibrated, tmp_p
     write_gap_calibration(tmp_path, "a", "b", "t", [entry])
     assert path.with_name(path.name + ".unreadable").read_text() == text
     assert read_gap_calibration(tmp_path, "a", "b", "t")[0].keys() == {1e5}
+
+
+def test_a_size_with_planned_runs_still_to_come_is_provisional(calibrated):
+    runs, _ = calibrated
+    sd = _study(runs)
+    sd.records = [{"config": {"kind": "finetune", "n_target": 100_000}, "result": {"n_params": 1e5}}]
+    sd.unrecorded = [{"kind": "finetune", "n_target": 100_000, "seed": 9}]
+    (g,) = study_gap_fits(sd)
+    assert not g.complete
+    sd.unrecorded = [{"kind": "finetune", "n_target": 6000, "seed": 9}, {"kind": "scratch", "n_target": 100_000}]
+    (g,) = study_gap_fits(sd)
+    assert g.complete
 
 
 def test_a_study_without_a_calibration_says_how_to_make_one(calibrated, tmp_path):
@@ -151,8 +198,7 @@ def test_every_committed_calibration_is_readable_and_matches_the_committed_runs(
     entries, problem = read_gap_calibration(REPO / "results", doc["source"], doc["target"], doc["profile"])
     assert entries and not problem, problem
     sd = read_study(doc["source"], doc["target"], doc["profile"], REPO / "results", str(REPO / "data"))
-    ft = sd.runs[sd.runs["kind"] == "finetune"]
-    stale = [n for n, e in entries.items()
-             if e["points_sha"] != points_sha(ft[ft["n_params"] == n].reset_index(drop=True))]
+    points = gap_points(sd.runs)
+    stale = [n for n, e in entries.items() if n not in points or e["points_sha"] != points_sha(points[n])]
     assert not stale, (f"{path.name}: the runs at N = {stale} changed since they were calibrated; rerun "
                        f"benchmarks/gap_calibration.py --source {doc['source']} --target {doc['target']} --write")

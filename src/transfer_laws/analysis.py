@@ -35,6 +35,14 @@ class StudyData:
     scratch_form: str = "spline"  # the per-size curve the Hernandez fit uses (SCRATCH_FORM_OF_FIT)
     scratch_form_preferred: str | None = None  # the per-size form held-out error prefers (reported)
     missing: dict[str, str] = field(default_factory=dict)
+    seeds: tuple = ()  # the profile's seeds: those with every size (not its grid seeds)
+    unrecorded: list[dict] = field(default_factory=list, repr=False)  # planned configs without a record yet
+
+    @property
+    def main_complete(self) -> bool:
+        """Every planned run of the profile's seeds has a record (what Table 1 reads is
+        complete, whatever the grid seeds still lack)."""
+        return not any(c["seed"] in self.seeds for c in self.unrecorded)
 
     @property
     def name(self) -> str:
@@ -112,11 +120,12 @@ def read_study(source: str, target: str, profile: str, results: str | Path = "re
     the profile's ``seeds``: not its ``grid_seeds``, which have no from-scratch runs)."""
     study = Study.from_names(source, target, profile, results=results, data_dir=data_dir)
     configs = study.configs()
-    records = [load_record(record_path(study.results, run_id(c))) for c in configs
-               if record_path(study.results, run_id(c)).exists()]
+    have = {id(c): record_path(study.results, run_id(c)).exists() for c in configs}
+    records = [load_record(record_path(study.results, run_id(c))) for c in configs if have[id(c)]]
     runs = pd.DataFrame(runs_table_rows(records), columns=EXPORT_COLUMNS)
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
-    sd = StudyData(source, target, profile, len(configs), records, runs)
+    sd = StudyData(source, target, profile, len(configs), records, runs, seeds=tuple(study.profile["seeds"]),
+                   unrecorded=[c for c in configs if not have[id(c)]])
     # Hernandez et al.: every size pre-trained on the same p, by the seeds that have every
     # size; the extra p values and the grid seeds belong to the transfer-gap part of the study.
     main_p = float(study.profile["pretrain_tokens"]["main"])

@@ -10,7 +10,8 @@ pairs are built (``claims.log_ratio_interval``). Every page that ranks pairs by 
 draws an allocation reads ``bounded`` from here.
 
 G's interval is calibrated on the design: ``calibrate_gap`` draws synthetic fine-tunes
-from a size's own fit, with the seed offset and scatter of its residuals, on the (p, f,
+from a size's own fit, with the parts of its residuals (``residual_noise``: seed and
+(seed, f) offsets, the law's lack of fit as a (p, f) offset, and scatter), on the (p, f,
 seed) points as run, and measures the profile statistic at the true G. Its 95th
 percentile, where above χ²₁'s 3.84, becomes the critical value of that fit's interval
 (never below 3.84). The draws take minutes per size, so they are stored as data beside
@@ -25,6 +26,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +51,12 @@ class GapFit:
     points: pd.DataFrame
     note: str = ""
     calibration: dict | None = field(default=None, repr=False)  # calibrate_gap's entry, where current
+    complete: bool = True  # every planned fine-tune at this size has a record (else the fit is provisional)
+
+    @cached_property
+    def noise(self) -> "GapNoise | None":
+        """The parts of the fit's residuals and the law's lack-of-fit test (``residual_noise``)."""
+        return residual_noise(self.fit, self.points) if self.fit is not None else None
 
     @property
     def critical(self) -> float:
@@ -85,35 +93,100 @@ def fit_gap_at_size(pts: pd.DataFrame, n_params: float, g_critical: float = CHI2
 
 # -- calibration of G's interval on the design ---------------------------------------
 
-CALIBRATION_VERSION = 3  # bump when the law's fit or the draws change
+CALIBRATION_VERSION = 4  # bump when the law's fit or the draws change
 CALIBRATION_DRAWS = 200
 
 
-def residual_noise(fit, pts: pd.DataFrame) -> tuple[float, float]:
-    """(σ_seed, σ_within) of the fit's log-residuals: an offset each seed's runs share (one
-    pre-training pass gives every p of a seed; one D_F subset every fine-tune), and the
-    scatter left, corrected for the fitted constants and the seed means. σ_seed from the
-    spread of the seed means less what the within scatter puts there (floored at 0)."""
+@dataclass(frozen=True)
+class GapNoise:
+    """A fit's log-residuals split by what the design shares (σ in log-loss), and the
+    lack-of-fit test of the law against the seed replicates.
+
+    - ``seed``: an offset a seed's runs share (one pre-training pass gives a seed every p);
+    - ``seed_f``: an offset a seed's runs at one f share (every p is fine-tuned on the
+      same D_F subset of that seed);
+    - ``cell``: the law's lack of fit, an offset every seed's run at one (p, f) shares
+      (more seeds do not shrink it);
+    - ``within``: each run's own scatter.
+    ``lof_F`` compares the spread of the (p, f) cell means about the law with the spread
+    of the seeds within cells (after each seed's offset), on (``lof_df``, ``pure_df``)
+    degrees of freedom; ``lof_p`` is its p-value (nan without replicates)."""
+    seed: float
+    seed_f: float
+    cell: float
+    within: float
+    lof_F: float
+    lof_df: int
+    pure_df: int
+    lof_p: float
+
+    @property
+    def rejected(self) -> bool:
+        """The law is rejected against the seed replicates at the 5% level."""
+        return bool(self.lof_p < 0.05)
+
+
+def _n0(counts: np.ndarray) -> float:
+    """The effective group size of an unbalanced one-way layout (ANOVA's n₀)."""
+    total = counts.sum()
+    return float((total - (counts**2).sum() / total) / max(len(counts) - 1, 1)) if len(counts) > 1 else float(total)
+
+
+def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
+    """``GapNoise`` of the fit's log-residuals, by the method of moments in three steps:
+    seed means, then (p, f) cell means (lack of fit against pure error, the F test), then
+    (seed, f) means of what is left; each σ² is what its means spread beyond the scatter
+    below them puts there (floored at 0), corrected for the fitted constants."""
+    from scipy.stats import f as f_dist
+
     form = LAWS["barnett"]
-    r = np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, pts["pretrain_tokens"].to_numpy(float),
-                                                            pts["tokens"].to_numpy(float)))
-    by_seed = pd.Series(r, index=pts["seed"].to_numpy()).groupby(level=0)
-    means, counts = by_seed.transform("mean").to_numpy(), by_seed.size()
-    n, k, s = len(r), len(fit.params), len(counts)
-    within = float(np.sqrt(np.sum((r - means) ** 2) / max(n - k - (s - 1), 1)))
-    seed_means = by_seed.mean()
-    if s < 2:
-        return 0.0, within
-    m, spread = float(counts.mean()), float(np.var(seed_means, ddof=1))
-    return float(np.sqrt(max(spread - within**2 / m, 0.0))), within
+    P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
+    r = np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, P, F))
+    seed = pts["seed"].to_numpy()
+    cell = pd.MultiIndex.from_arrays([P, F])
+    seed_f = pd.MultiIndex.from_arrays([seed, F])
+    n, k = len(r), len(fit.params)
+    by_seed = pd.Series(r).groupby(seed)
+    r1 = r - by_seed.transform("mean").to_numpy()
+    by_cell = pd.Series(r1).groupby(cell)
+    r2 = r1 - by_cell.transform("mean").to_numpy()
+    n_seeds, n_cells, n_f = len(by_seed.size()), len(by_cell.size()), len(np.unique(F))
+    pure_df = n - n_cells - (n_seeds - 1)
+    lof_df = n_cells - k
+    if n_seeds < 2 or pure_df < 1 or lof_df < 1:
+        within = float(np.sqrt(np.sum(r1**2) / max(n - k - (n_seeds - 1), 1)))
+        return GapNoise(0.0, 0.0, 0.0, within, np.nan, max(lof_df, 0), max(pure_df, 0), np.nan)
+    ms_pure = float(np.sum(r2**2) / pure_df)
+    ms_lof = float((by_cell.size() * by_cell.mean() ** 2).sum() / lof_df)
+    by_sf = pd.Series(r2).groupby(seed_f)
+    sf_df = max(len(by_sf.size()) - n_seeds - n_f + 1, 1)
+    rest_df = max(pure_df - sf_df, 1)
+    ms_within = float(np.sum((r2 - by_sf.transform("mean").to_numpy()) ** 2) / rest_df)
+    ms_sf = float((by_sf.size() * by_sf.mean() ** 2).sum() / sf_df)
+    var_sf = max(ms_sf - ms_within, 0.0) / _n0(by_sf.size().to_numpy(float))
+    var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
+    counts = by_seed.size().to_numpy(float)
+    m = counts.mean()
+    per_f = float((by_sf.size() ** 2).groupby(level=0).sum().mean())  # Σ_f (runs at f)² of a seed
+    var_seed = max(float(np.var(by_seed.mean(), ddof=1)) - ms_within / m - var_sf * per_f / m**2, 0.0)
+    return GapNoise(float(np.sqrt(var_seed)), float(np.sqrt(var_sf)), float(np.sqrt(var_cell)),
+                    float(np.sqrt(ms_within)), ms_lof / ms_pure, int(lof_df), int(pure_df),
+                    float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df)))
 
 
-def seed_noise_draw(rng: np.random.Generator, seeds: np.ndarray, sigma_seed: float,
-                    sigma_within: float) -> np.ndarray:
-    """One draw of log-loss noise for runs of the given seeds: an offset each seed's runs
-    share, plus each run's own scatter (the noise model of ``residual_noise``)."""
-    offset = {s: rng.normal(0.0, sigma_seed) for s in np.unique(seeds)}
-    return np.array([offset[s] for s in seeds]) + rng.normal(0.0, sigma_within, len(seeds))
+def noise_draw(rng: np.random.Generator, design: pd.DataFrame, noise: GapNoise) -> np.ndarray:
+    """One draw of log-loss noise for the (p, f, seed) rows of ``design``, with the parts
+    of ``noise``: an offset per seed, per (seed, f) and per (p, f) cell, and each row's
+    own scatter."""
+    P, F = design["pretrain_tokens"].to_numpy(float), design["tokens"].to_numpy(float)
+    seeds = design["seed"].to_numpy()
+
+    def offsets(keys, sigma):
+        codes, uniques = pd.factorize(pd.MultiIndex.from_arrays(keys) if len(keys) > 1 else keys[0])
+        return rng.normal(0.0, sigma, len(uniques))[codes]
+
+    return (offsets([seeds], noise.seed) + offsets([seeds, F], noise.seed_f) + offsets([P, F], noise.cell)
+            + rng.normal(0.0, noise.within, len(design)))
 
 
 @single_threaded
@@ -154,8 +227,10 @@ def points_sha(pts: pd.DataFrame) -> str:
 def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_DRAWS, seed: int = 0,
                   progress=None, closure: bool = False) -> dict:
     """The profile statistic at the true G over ``draws`` synthetic studies like this
-    size's runs: the truth is the fit's point estimate, the noise the seed offset and
-    scatter of its residuals, the design the (p, f, seed) points as run. Returns the
+    size's runs: the truth is the fit's point estimate, the noise the parts of its
+    residuals (``residual_noise``: the lack of fit enters as an offset per (p, f) cell that
+    every seed shares, so more seeds do not average it away), the design the (p, f, seed)
+    points as run. Returns the
     quantiles, the coverage of the χ²₁ interval (the share of draws whose statistic at the
     truth is under 3.84) and ``critical``, the 95th percentile (never below 3.84: a
     deliberately conservative rule). The seed offset is drawn at its estimate: a larger
@@ -167,16 +242,14 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
 
     form = LAWS["barnett"]
     truth = fit_barnett(pts, n_boot=0, n_params=float(n_params))
-    sigma_seed, sigma_within = residual_noise(truth, pts)
+    noise = residual_noise(truth, pts)
     g_true = float(truth.params["G"])
     P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
-    seeds = pts["seed"].to_numpy()
     mu = form.fn(truth.params, P, F)
     rng = np.random.default_rng(seed)
     stats, profiles, t0 = [], [], time.perf_counter()
     for _ in (progress(range(draws)) if progress else range(draws)):
-        noise = seed_noise_draw(rng, seeds, sigma_seed, sigma_within)
-        out = statistic_at(P, F, mu * np.exp(noise), g_true, profile=closure)
+        out = statistic_at(P, F, mu * np.exp(noise_draw(rng, pts, noise)), g_true, profile=closure)
         stats.append(out[0] if closure else out)
         if closure:
             profiles.append(out[1])
@@ -188,7 +261,8 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
         extra[f"closed_{name}"] = int(closed.sum())
         extra[f"closed_covering_{name}"] = int((closed & (st <= c)).sum())
     return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(pts)), "G_true": g_true,
-            "sigma_seed": sigma_seed, "sigma_within": sigma_within, "draws": int(draws), "seed": int(seed),
+            **{f"sigma_{k}": getattr(noise, k) for k in ("seed", "seed_f", "cell", "within")},
+            "lack_of_fit_F": noise.lof_F, "lack_of_fit_p": noise.lof_p, "draws": int(draws), "seed": int(seed),
             "coverage_chi2": float(np.mean(st <= CHI2_1_95)), "q50": q50, "q90": q90, "q95": q95,
             "critical": max(CHI2_1_95, q95), "wall_s": round(time.perf_counter() - t0, 1),
             "git_commit": git_commit(), "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
@@ -276,9 +350,12 @@ def study_gap_fits(sd, results=None) -> list[GapFit]:
     pair = f"{sd.source} → {sd.target} ({sd.profile})"
     calibrations, bad_file = (read_gap_calibration(results, sd.source, sd.target, sd.profile) if results is not None
                               else ({}, ""))
+    size_of = {float(r["result"]["n_params"]): r["config"]["n_target"] for r in getattr(sd, "records", [])}
+    missing = {c["n_target"] for c in getattr(sd, "unrecorded", []) if c["kind"] == "finetune"}
     out = []
     for n, pts in gap_points(sd.runs).items():
         entry = calibrations.get(n)
+        complete = size_of.get(n) not in missing
         note = bad_file
         if entry is not None and entry.get("points_sha") != points_sha(pts):
             entry, note = None, ("its runs changed since G's interval was calibrated: χ²₁'s 3.84 is used; rerun "
@@ -289,24 +366,30 @@ def study_gap_fits(sd, results=None) -> list[GapFit]:
         try:
             fit = (cached_fit(results, "barnett", pts, fit_gap_at_size, n_params=n, g_critical=crit)
                    if results is not None else fit_gap_at_size(pts, n, crit))
-            out.append(GapFit(pair, sd.source, sd.target, sd.profile, n, fit, pts, note, entry))
+            out.append(GapFit(pair, sd.source, sd.target, sd.profile, n, fit, pts, note, entry, complete))
         except InputError as e:
             out.append(GapFit(pair, sd.source, sd.target, sd.profile, n, None, pts,
-                              "; ".join(x for x in (str(e), note) if x), entry))
+                              "; ".join(x for x in (str(e), note) if x), entry, complete))
     return out
 
 
 def gap_table(fits: list[GapFit]) -> pd.DataFrame:
     """One row per (pair, N): G with its 95% profile interval (0 / inf at an end the data
     do not bound), the range searched, whether both ends are bounded, and the curvature
-    test that says whether G is identifiable at all."""
+    test that says whether G is identifiable at all; the law's lack-of-fit test against
+    the seed replicates (``GapNoise``), the seeds read, and ``complete``: whether every
+    planned fine-tune at the size has a record (a fit read before is provisional)."""
     rows = []
     for g in fits:
         cal = g.calibration or {}
         row = {"pair": g.pair, "source": g.source, "target": g.target, "profile": g.profile, "N": g.n_params,
                "runs": len(g.points), "bounded": g.bounded, "note": g.note, "critical": g.critical,
-               "coverage_chi2": cal.get("coverage_chi2", np.nan), "calibration_draws": cal.get("draws", 0)}
+               "coverage_chi2": cal.get("coverage_chi2", np.nan), "calibration_draws": cal.get("draws", 0),
+               "complete": g.complete, "seeds": int(g.points["seed"].nunique())}
         if g.fit is not None:
+            z = g.noise
+            row.update({"lack_of_fit_F": z.lof_F, "lack_of_fit_p": z.lof_p, "form_rejected": z.rejected,
+                        "sigma_cell": z.cell, "sigma_within": z.within})
             ci = g.fit.conf_int()
             prof = g.fit.info["profiles"]["G"]["value"]
             row.update({"G": float(g.fit.params["G"]), "G_low": float(ci.loc["G", 0]), "G_high": float(ci.loc["G", 1]),
@@ -315,7 +398,8 @@ def gap_table(fits: list[GapFit]) -> pd.DataFrame:
                         "f_values": tuple(sorted(g.points["tokens"].astype(float).unique())),
                         "G_profile": g.g_profile()})
         rows.append(row)
-    cols = ["pair", "source", "target", "profile", "N", "runs", "G", "G_low", "G_high", "G_searched_low",
-            "G_searched_high", "bounded", "critical", "coverage_chi2", "calibration_draws", "curvature", "beta",
+    cols = ["pair", "source", "target", "profile", "N", "runs", "seeds", "complete", "G", "G_low", "G_high",
+            "G_searched_low", "G_searched_high", "bounded", "critical", "coverage_chi2", "calibration_draws",
+            "lack_of_fit_F", "lack_of_fit_p", "form_rejected", "sigma_cell", "sigma_within", "curvature", "beta",
             "f_values", "G_profile", "note"]
     return pd.DataFrame(rows, columns=cols)
