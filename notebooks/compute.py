@@ -29,7 +29,7 @@ from transfer_laws import figures
 from transfer_laws.analysis import open_study
 
 sd, _ = open_study(source, target, profile, results, data_dir)
-cf = figures.curves_frame(sd.records)
+cf = figures.curves_frame(sd.main_records)  # the main p and the profile's seeds, as the Hernandez chapters
 common = sorted(set(sd.runs[sd.runs["kind"] == "scratch"]["tokens"]) & set(sd.runs[sd.runs["kind"] == "finetune"]["tokens"]))
 ready = bool(len(cf)) and bool(common)
 if len(sd.records) and not ready:
@@ -58,5 +58,5 @@ if ready:
 # %%
 if ready:
     for d in common:
-        figures.show(figures.compute_at_convergence(sd.records, d), f"fig8-{source}-{target}-{profile}-{int(d)}",
+        figures.show(figures.compute_at_convergence(sd.main_records, d), f"fig8-{source}-{target}-{profile}-{int(d)}",
                      sd.caption("compute", "FLOPs to the best validation loss"))

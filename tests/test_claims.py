@@ -432,3 +432,13 @@ def test_table_1_is_complete_when_its_seeds_are_whatever_the_grid_seeds_lack():
     assert sd.main_complete
     sd.unrecorded.append({"kind": "scratch", "seed": 1, "n_target": 6000})
     assert not sd.main_complete
+
+
+def test_the_hernandez_chapters_draw_the_main_p_and_the_profiles_seeds_only():
+    def rec(kind, seed, p=None):
+        return {"config": {"kind": kind, "seed": seed, **({"pretrain_tokens": p} if p else {})}}
+
+    keep = [rec("scratch", 0), rec("finetune", 1, 4194304)]
+    drop = [rec("finetune", 9, 4194304), rec("finetune", 1, 32768), rec("pretrain", 0), rec("scratch", 9)]
+    sd = StudyData("a", "t", "cpu", 6, keep + drop, pd.DataFrame(), seeds=(0, 1, 2), main_p=4194304.0)
+    assert sd.main_records == keep

@@ -163,10 +163,14 @@ def test_grid_seeds_add_pretraining_and_fine_tunes_at_their_sizes_only(fixture_d
             sorted((c["kind"], c["tokens"], c.get("pretrain_tokens")) for c in per_seed)
         assert all(c["pretrain_id"] == run_id(c["pretrain"]) and c["pretrain"]["seed"] == seed
                    for c in mine if c["kind"] == "finetune")
+    one = tmp_path / "one.toml"  # one size, written as a number as grid_size may be
+    one.write_text(more.read_text().replace("grid_seeds = [2, 9]", "grid_seeds = [2, 9]\ngrid_seeds_size = 6000"))
+    assert [run_id(c) for c in _plan_of(str(one), fixture_data)] == [run_id(c) for c in extra]
     for bad, msg in (("grid_seeds = [1]", r"grid_seeds \[1\] are already in seeds"),
                      ("grid_seeds = [16]", r"would share data subsets"),
                      ("grid_seeds = [2]\ngrid_seeds_size = [25000]", r"grid_seeds_size \[25000\] are not in grid_size"),
-                     ("grid_seeds = [-2]", "grid_seeds must be a list of non-negative integers")):
+                     ("grid_seeds = [-2]", "grid_seeds must be a list of distinct non-negative integers"),
+                     ("grid_seeds = [2, 2]", "grid_seeds must be a list of distinct")):
         (tmp_path / "bad.toml").write_text(_smoke_text().replace("grid_finetune_tokens = [1024]",
                                                                  "grid_finetune_tokens = [1024]\n" + bad))
         with pytest.raises(InputError, match=msg):

@@ -36,6 +36,7 @@ class StudyData:
     scratch_form_preferred: str | None = None  # the per-size form held-out error prefers (reported)
     missing: dict[str, str] = field(default_factory=dict)
     seeds: tuple = ()  # the profile's seeds: those with every size (not its grid seeds)
+    main_p: float | None = None  # the p every size is pre-trained on (Hernandez et al.)
     unrecorded: list[dict] = field(default_factory=list, repr=False)  # planned configs without a record yet
 
     @property
@@ -43,6 +44,14 @@ class StudyData:
         """Every planned run of the profile's seeds has a record (what Table 1 reads is
         complete, whatever the grid seeds still lack)."""
         return not any(c["seed"] in self.seeds for c in self.unrecorded)
+
+    @property
+    def main_records(self) -> list[dict]:
+        """The records of ``main_runs``: from scratch and fine-tuned at the main p, by the
+        profile's seeds (what the Hernandez chapters draw)."""
+        return [r for r in self.records if r["config"]["seed"] in self.seeds
+                and (r["config"]["kind"] == "scratch" or (r["config"]["kind"] == "finetune"
+                                                          and float(r["config"]["pretrain_tokens"]) == self.main_p))]
 
     @property
     def name(self) -> str:
@@ -124,11 +133,11 @@ def read_study(source: str, target: str, profile: str, results: str | Path = "re
     records = [load_record(record_path(study.results, run_id(c))) for c in configs if have[id(c)]]
     runs = pd.DataFrame(runs_table_rows(records), columns=EXPORT_COLUMNS)
     runs["pretrain_tokens"] = pd.to_numeric(runs["pretrain_tokens"], errors="coerce")
+    main_p = float(study.profile["pretrain_tokens"]["main"])
     sd = StudyData(source, target, profile, len(configs), records, runs, seeds=tuple(study.profile["seeds"]),
-                   unrecorded=[c for c in configs if not have[id(c)]])
+                   main_p=main_p, unrecorded=[c for c in configs if not have[id(c)]])
     # Hernandez et al.: every size pre-trained on the same p, by the seeds that have every
     # size; the extra p values and the grid seeds belong to the transfer-gap part of the study.
-    main_p = float(study.profile["pretrain_tokens"]["main"])
     main = ((runs["kind"] == "scratch") | (runs["pretrain_tokens"] == main_p)) & runs["seed"].isin(study.profile["seeds"])
     sd.main_runs = runs[main].reset_index(drop=True)
     return sd

@@ -176,7 +176,7 @@ def curves_frame(records: list[dict], kinds=("scratch", "finetune")) -> pd.DataF
         for p in r["curve"]:
             rows.append({"kind": c["kind"], "n_params": r["result"]["n_params"], "tokens_budget": c["tokens"],
                          "flops": p["flops"], "val_loss": p["val_loss"], "tokens_seen": p["tokens"],
-                         "pretrain_tokens": c.get("pretrain_tokens")})
+                         "pretrain_tokens": c.get("pretrain_tokens"), "seed": c["seed"]})
     return pd.DataFrame(rows)
 
 
@@ -187,7 +187,7 @@ def loss_vs_compute(cf: pd.DataFrame, D_F: float) -> alt.Chart:
         x=alt.X("flops:Q", scale=LOG, axis=_axis_log("training compute (FLOPs), pre-training excluded")),
         y=alt.Y("val_loss:Q", scale=alt.Scale(zero=False), title="validation loss"),
         color=alt.Color("N:N", sort=alt.SortField("n_params")), strokeDash=alt.StrokeDash("kind:N", title="run"),
-        detail="kind:N",
+        detail=["kind:N", "seed:N"],  # one line per run
     ).properties(width=WIDTH, height=HEIGHT, title=f"Loss vs compute at D = D_F = {D_F:,.0f} tokens")
 
 

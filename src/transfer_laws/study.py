@@ -75,8 +75,10 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
                    "every finetune_tokens)", pt.setdefault("grid_finetune_tokens", prof["finetune_tokens"]))
     # more seeds for the transfer gap alone: at grid_seeds_size, pre-training and fine-tunes, no from-scratch runs
     grid_seeds = pt.setdefault("grid_seeds", [])
-    if not isinstance(grid_seeds, list) or any((not isinstance(v, int)) or v < 0 for v in grid_seeds):
-        raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds must be a list of non-negative integers")
+    if not isinstance(grid_seeds, list) or any((not isinstance(v, int)) or v < 0 for v in grid_seeds) \
+            or len(set(grid_seeds)) < len(grid_seeds):
+        raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds must be a list of distinct non-negative "
+                         f"integers")
     if set(grid_seeds) & set(seeds):
         raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds {sorted(set(grid_seeds) & set(seeds))} are "
                          f"already in seeds; grid seeds add seeds to the transfer-gap sizes only")
@@ -85,8 +87,10 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
         raise InputError(f"profile {name!r}: seeds {every} (seeds and pretrain_tokens.grid_seeds) would share data "
                          f"subsets (a seed's subset is its number modulo {SLOTS}, transfer_laws.subsets); use "
                          f"seeds 0..{SLOTS - 1}")
-    seed_sizes = _positive_ints(name, "pretrain_tokens.grid_seeds_size (the sizes the grid seeds run at)",
-                                pt.setdefault("grid_seeds_size", pt["grid_size"]))
+    seed_sizes = pt.setdefault("grid_seeds_size", pt["grid_size"])
+    pt["grid_seeds_size"] = seed_sizes = sorted(set(_positive_ints(
+        name, "pretrain_tokens.grid_seeds_size (the sizes the grid seeds run at)",
+        [seed_sizes] if isinstance(seed_sizes, int) else seed_sizes)))
     off = sorted(set(seed_sizes) - set(pt["grid_size"]))
     if off:
         raise InputError(f"profile {name!r}: pretrain_tokens.grid_seeds_size {off} are not in grid_size "
