@@ -51,7 +51,7 @@ from transfer_laws import figures, tables
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
 from transfer_laws.claims import reference_f
-from transfer_laws.gap import gap_table, study_gap_fits
+from transfer_laws.gap import cell_residuals, gap_table, study_gap_fits
 from transfer_laws.laws import allocation_curve, compare_laws
 
 studies = json.loads(studies)
@@ -108,6 +108,23 @@ for label, (sd, fit, pts) in fits.items():
     figures.show(figures.gap_surface(pts, fit, label),
                  f"gap-{sd.source}-{sd.target}-{sd.profile}-{fit.info['n_params_model']:.0f}",
                  sd.caption("transfer_gap", "Points: runs; lines: fitted law"))
+
+# %% [markdown]
+# ## Where the law misses
+# Each cell is one (p, f) of a fit: the mean log-residual of its runs, every seed's, after
+# each seed's own offset, in percent of the loss (red: the runs are worse than the law).
+# These cell means are what the lack-of-fit test in the table below reads against the
+# spread of the seeds within cells; a cell within two standard errors of the law is drawn
+# pale. A pattern that repeats across pairs is a shape the form does not have, not
+# noise, and more seeds would only sharpen it.
+
+# %%
+cells = [cell_residuals(g.fit, g.points).assign(fit=f"{g.pair}, N = {g.n_params:,.0f} ({g.points['seed'].nunique()} seeds)")
+         for g in gap_fits if g.fit is not None and g.points["seed"].nunique() > 1]
+if cells:
+    figures.show(figures.gap_misfit(pd.concat(cells)), "gap-misfit",
+                 "Made by notebooks/transfer_gap.py (transfer_laws.gap.cell_residuals) from every study in "
+                 "book/studies.toml; numbers: percent of the loss; pale: within 2 standard errors (pure error).")
 
 # %% [markdown]
 # ## Constants with 95% intervals, and pairs ranked by $G$

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from transfer_laws.gap import (GapNoise, calibrate_gap, calibration_path, gap_points, noise_draw, read_gap_calibration,
-                               residual_noise, statistic_at, study_gap_fits, write_gap_calibration)
+from transfer_laws.gap import (GapNoise, calibrate_gap, calibration_path, cell_residuals, gap_points, noise_draw,
+                               read_gap_calibration, residual_noise, statistic_at, study_gap_fits, write_gap_calibration)
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import CHI2_1_95
 from transfer_laws.synthetic import barnett_runs
@@ -101,6 +101,20 @@ def test_a_misfit_every_seed_shares_is_found_and_rejects_the_law():
     assert z.rejected and z.lof_F > 10
     assert 0.004 < z.cell < 0.02 and 0.0025 < z.within < 0.0036
 
+
+
+def test_cell_residuals_point_at_the_one_cell_off_the_law():
+    # one (p, f) cell 5% worse than the law for every seed, the rest on it: that cell's mean
+    # residual stands out by many standard errors, and no other cell does
+    runs = _runs(seed=7, noise=0.003, seed_offset=0.01, seeds=6)
+    cell = (runs["pretrain_tokens"] == runs["pretrain_tokens"].max()) & (runs["tokens"] == runs["tokens"].min())
+    runs.loc[cell, "loss"] *= np.exp(0.05)
+    cells = cell_residuals(fit_barnett(runs, n_boot=0), runs)
+    assert len(cells) == 12 and (cells["runs"] == 6).all() and (cells["se"] > 0).all()
+    z = cells["residual"] / cells["se"]
+    worst = cells.loc[z.abs().idxmax()]
+    assert (worst["pretrain_tokens"], worst["tokens"]) == (runs["pretrain_tokens"].max(), runs["tokens"].min())
+    assert worst["residual"] > 0.02 and z.abs().sort_values().iloc[-2] < z.abs().max() / 2
 
 def test_the_noise_draw_shares_each_offset_where_the_design_does():
     rng = np.random.default_rng(0)

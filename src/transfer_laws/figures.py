@@ -280,6 +280,33 @@ def gap_ranking(table: pd.DataFrame) -> alt.LayerChart:
     return (err + pts).properties(width=WIDTH, height=max(60, 40 * len(d)), title="Pairs ranked by transfer gap")
 
 
+def gap_misfit(cells: pd.DataFrame) -> alt.Chart:
+    """The law's misfit per (p, f) cell (``gap.cell_residuals``, one panel per fit in
+    ``cells["fit"]``): the cell's mean log-residual after seed offsets, in percent of the
+    loss, as colour on a diverging scale; cells whose mean is within two standard errors of
+    the law are drawn pale."""
+    d = cells.assign(percent=100 * cells["residual"],
+                     beyond=np.where(np.abs(cells["residual"]) > 2 * cells["se"], "beyond 2 s.e.", "within 2 s.e."),
+                     p=cells["pretrain_tokens"].map(lambda v: f"{v:,.0f}"), f=cells["tokens"].map(lambda v: f"{v:,.0f}"))
+    lim = float(max(d["percent"].abs().max(), 1.0))
+    p_order = [f"{v:,.0f}" for v in sorted(cells["pretrain_tokens"].unique())]
+    f_order = [f"{v:,.0f}" for v in sorted(cells["tokens"].unique())]
+    base = alt.Chart(d).encode(
+        x=alt.X("f:O", sort=f_order, title="fine-tuning tokens f"),
+        y=alt.Y("p:O", sort=p_order[::-1], title="pre-training tokens p"))
+    rect = base.mark_rect().encode(
+        color=alt.Color("percent:Q", scale=alt.Scale(scheme="redblue", domain=[lim, -lim]),
+                        title="runs vs law (% of loss)"),
+        opacity=alt.Opacity("beyond:N", scale=alt.Scale(domain=["beyond 2 s.e.", "within 2 s.e."], range=[1.0, 0.35]),
+                            title=None),
+        tooltip=["fit", "p", "f", alt.Tooltip("percent:Q", format=".1f"), "runs",
+                 alt.Tooltip("se:Q", format=".3f", title="s.e. (log-loss)")])
+    text = base.mark_text(fontSize=9).encode(text=alt.Text("percent:Q", format="+.1f"))
+    return (rect + text).properties(width=150, height=130).facet(
+        facet=alt.Facet("fit:N", title=None), columns=3,
+        title="Where the transfer-gap law misses the runs: (p, f) cell means after seed offsets")
+
+
 def allocation_chart(curves: pd.DataFrame) -> alt.Chart:
     d = curves.melt(id_vars=["pair", "budget"], value_vars=["pretrain_tokens", "finetune_tokens"],
                     var_name="data", value_name="tokens")

@@ -132,6 +132,13 @@ def _n0(counts: np.ndarray) -> float:
     return float((total - (counts**2).sum() / total) / max(len(counts) - 1, 1)) if len(counts) > 1 else float(total)
 
 
+def _log_residuals(fit, pts: pd.DataFrame) -> np.ndarray:
+    """log(loss) − log(law) for each run, under the form the fit is of."""
+    form = LAWS[fit.law]
+    P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
+    return np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, P, F))
+
+
 def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     """``GapNoise`` of the fit's log-residuals, by the method of moments in three steps:
     seed means, then (p, f) cell means (lack of fit against pure error, the F test), then
@@ -139,9 +146,8 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     below them puts there (floored at 0), corrected for the fitted constants."""
     from scipy.stats import f as f_dist
 
-    form = LAWS["barnett"]
     P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
-    r = np.log(pts["loss"].to_numpy(float)) - np.log(form.fn(fit.params, P, F))
+    r = _log_residuals(fit, pts)
     seed = pts["seed"].to_numpy()
     cell = pd.MultiIndex.from_arrays([P, F])
     seed_f = pd.MultiIndex.from_arrays([seed, F])
@@ -172,6 +178,24 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     return GapNoise(float(np.sqrt(var_seed)), float(np.sqrt(var_sf)), float(np.sqrt(var_cell)),
                     float(np.sqrt(ms_within)), ms_lof / ms_pure, int(lof_df), int(pure_df),
                     float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df)))
+
+
+def cell_residuals(fit, pts: pd.DataFrame) -> pd.DataFrame:
+    """Where the law misses: per (p, f) cell, the mean log-residual of its runs after each
+    seed's offset (the cell means ``residual_noise``'s F test reads), with the runs in it
+    and the standard error of that mean from the spread of the seeds within cells (pure
+    error; nan without replicates). A positive residual: the runs are worse than the law."""
+    P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
+    r = _log_residuals(fit, pts)
+    seed = pts["seed"].to_numpy()
+    r1 = r - pd.Series(r).groupby(seed).transform("mean").to_numpy()
+    d = pd.DataFrame({"pretrain_tokens": P, "tokens": F, "r": r1})
+    by_cell = d.groupby(["pretrain_tokens", "tokens"])["r"]
+    n, n_cells, n_seeds = len(d), by_cell.ngroups, len(np.unique(seed))
+    pure_df = n - n_cells - (n_seeds - 1)
+    ms_pure = float(((d["r"] - by_cell.transform("mean")) ** 2).sum() / pure_df) if pure_df > 0 else np.nan
+    out = by_cell.agg(residual="mean", runs="size").reset_index()
+    return out.assign(se=np.sqrt(ms_pure / out["runs"]))
 
 
 def noise_draw(rng: np.random.Generator, design: pd.DataFrame, noise: GapNoise) -> np.ndarray:

@@ -400,7 +400,10 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
 @single_threaded
 def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
     """Every registered form: AICc (and AIC), in-sample RMSE and leave-one-out RMSE of
-    log-loss, best AICc first."""
+    log-loss, and where the runs have seed replicates the form's lack-of-fit test against
+    them (``gap.residual_noise``: F, its p-value, the misfit's σ), best AICc first."""
+    from ..gap import residual_noise  # the test reads the design (seeds, cells), which is gap's
+
     ft = _prepare(runs)
     rows = []
     for name, form in LAWS.items():
@@ -417,9 +420,11 @@ def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
             xi, _ = _fit_once(form, P[m], F[m], L[m], [x0])
             pred = form.fn(dict(zip(form.params, np.exp(xi))), P[i:i + 1], F[i:i + 1])
             errs.append(float(np.log(pred[0]) - np.log(L[i])))
+        z = residual_noise(fit, pts.reset_index(drop=True)) if "seed" in pts else None
         rows.append({"law": name, "k": len(form.params), "aicc": fit.info["aicc"], "aic": fit.info["aic"],
                      "rmse_log_loss": fit.info["rmse_log_loss"], "loo_rmse_log_loss": float(np.sqrt(np.mean(np.square(errs)))),
-                     "form": form.doc})
+                     "lack_of_fit_F": z.lof_F if z else np.nan, "lack_of_fit_p": z.lof_p if z else np.nan,
+                     "sigma_misfit": z.cell if z else np.nan, "form": form.doc})
     return pd.DataFrame(rows).sort_values("aicc").reset_index(drop=True)
 
 
