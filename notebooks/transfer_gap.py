@@ -188,13 +188,11 @@ if ready:
             "as well as the estimate: none of the pre-training sizes comes close enough to saturating the "
             "target loss to say how much of the gap pre-training could never close, so G trades off against "
             "A and α (the form with G = 0 fits about as well: alternative forms, below). These fits are ranked by "
-            "the bound they have, if any, and left out of the allocation, which needs a finite G. Which design "
-            "would bound them is simulated, not assumed: `benchmarks/gap_power.py` draws synthetic studies from "
-            "each fit, with the parts of its own residuals (seed offsets, lack of fit, scatter), on the design "
-            "as run, with 4× the "
-            "seeds, with f up to 131k at every p, and with a p grid beyond the sources' size (hypothetical, the "
-            "law extrapolated), and counts how often G's interval closes; its figures are in "
-            "benchmarks/README.md (section \"what would bound the transfer gap\")."))
+            "the bound they have, if any, and left out of the allocation, which needs a finite G. On three seeds "
+            "the design itself left G open (synthetic studies drawn from each fit, `benchmarks/gap_power.py`); "
+            "the grid seeds at N = 25k were added for that, and showed instead that the form misses the runs "
+            "(lack of fit, above), so more seeds no longer help: benchmarks/README.md, section \"12 seeds at N "
+            "= 25k\", has the figures, and the methods page what the misfit is made of."))
     # G is in loss·tokens^β: between fits with different β only G·f^−β at one shared f compares
     f_ref = reference_f(gaps[gaps["G"].notna()])
     scale = np.exp(-table["beta"] * np.log(f_ref)) if np.isfinite(f_ref) else pd.Series(1.0, index=table.index)
