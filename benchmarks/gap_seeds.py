@@ -31,7 +31,7 @@ def main() -> None:
     sd = read_study(args.source, args.target, args.profile, args.results)
     calibrations, _ = read_gap_calibration(args.results, sd.source, sd.target, sd.profile)
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; seeds {list(sd.seeds)}")
-    print("| N | seeds read | runs | G [95%, χ²₁] | G [95%, critical used] | G·f_ref^−β (nats, f_ref the D_F grid's geometric middle) | β | "
+    print("| N | seeds read | runs | G [95%, χ²₁] | G [95%, critical used] | G·f_ref^−β (nats, f_ref the D_F grid's geometric middle; the interval as the book draws it) | β | "
           "lack-of-fit F (p) | σ misfit / σ run |")
     print("|---:|---|---:|---|---|---|---:|---|---|")
     for n, pts in gap_points(sd.runs).items():
@@ -46,16 +46,16 @@ def main() -> None:
             plain = fit_gap_at_size(these, n)
             lo, hi = plain.conf_int().loc["G"]
             g, beta = float(plain.params["G"]), float(plain.params["beta"])
+            clo, chi = lo, hi
             if crit is not None and crit > CHI2_1_95:
-                used = fit_gap_at_size(these, n, crit)
-                clo, chi = used.conf_int().loc["G"]
+                clo, chi = fit_gap_at_size(these, n, crit).conf_int().loc["G"]
                 calibrated = f"{ends(clo, chi)} at {crit:.3g}"
             else:
                 calibrated = "as χ²₁" if crit is not None else "(not calibrated)"
             z = residual_noise(plain, these)
             scale = f_ref ** -beta
             print(f"| {n:,.0f} | {label} | {len(these)} | {g:.3g} {ends(lo, hi)} | {calibrated} | "
-                  f"{g * scale:.3g} {ends(lo * scale, hi * scale)} | {beta:.3g} | "
+                  f"{g * scale:.3g} {ends(clo * scale, chi * scale)} | {beta:.3g} | "
                   f"{z.lof_F:.3g} ({z.lof_p:.2g}) | {z.cell:.3f} / {z.within:.3f} |")
 
 
