@@ -5,12 +5,14 @@ fine-tunes are best inside warm-up, before that peak, so what they report depend
 far up the warm-up they got; that bends the loss in f, which the law's f^−β cannot follow.
 The experiment profiles (``benchmarks/profiles/ft-lr-*.toml``) repeat `cpu`'s fine-tunes
 of one pair at N = 25k (seeds 0-2, the p grid, f = 2k/8k/32k) at lower LRs, from the same
-pre-training runs. Per LR this prints where the fine-tunes were best (warm-up, stable,
-cooldown), the mean loss per f and its change against `cpu` (paired by seed and p, with
-the standard error over those pairs), and the Barnett fit of each: G with its χ²₁
-interval, β, and the lack-of-fit test against the seeds (``gap.GapNoise``), beside the
-best form by AICc (``laws.compare_laws``). `cpu` is read on the same points (its f = 65k
-runs and grid seeds left out), so all three fits read the same design.
+pre-training runs (the experiment's results folder holds copies of `cpu`'s records of
+those pre-training and from-scratch runs: same configs, same run ids). Per LR this prints
+where the fine-tunes were best (warm-up, stable, cooldown), the mean loss per f and its
+change against `cpu` (paired by seed and p; the standard error is over the seeds' means,
+since a seed's runs at one f share its D_F subset), and the Barnett fit of each: G with
+its χ²₁ interval, β, and the lack-of-fit tests against the seeds (``gap.misfit_tests``),
+beside the best form by AICc (``laws.compare_laws``). `cpu` is read on the same planned
+points (its f = 65k runs and grid seeds left out), so all three fits read one design.
 
     .venv/bin/transfer-laws sweep --source code --target python \\
         --profile benchmarks/profiles/ft-lr-1e-3.toml --results results/experiments/finetune-lr --workers 2
@@ -21,26 +23,36 @@ runs and grid seeds left out), so all three fits read the same design.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, gap_points, residual_noise
+from transfer_laws.gap import fit_gap_at_size, gap_points, misfit_p, misfit_tests, residual_noise
 from transfer_laws.laws import compare_laws
+from transfer_laws.study import Study
+from gap_seeds import ends
 
-EXPERIMENTS = ("benchmarks/profiles/ft-lr-1e-3.toml", "benchmarks/profiles/ft-lr-3e-4.toml")
+EXPERIMENTS = tuple(str(Path(__file__).parent / "profiles" / f"ft-lr-{lr}.toml") for lr in ("1e-3", "3e-4"))
+KEYS = ["pretrain_tokens", "tokens", "seed"]
 
 
-def finetunes(source: str, target: str, profile: str, results: str, seeds, n_target: int) -> pd.DataFrame:
-    """The study's fine-tunes at ``n_target`` by ``seeds``: (p, f, seed, loss, LR, phase)."""
+def finetunes(source: str, target: str, profile: str, results: str, n_target: int) -> pd.DataFrame:
+    """The study's fine-tunes at ``n_target``: (p, f, seed, loss, LR, phase)."""
     sd = read_study(source, target, profile, results)
     rows = [{"pretrain_tokens": float(r["config"]["pretrain_tokens"]), "tokens": float(r["config"]["tokens"]),
              "seed": r["config"]["seed"], "loss": r["result"]["loss"], "lr": r["config"]["train"]["lr"],
              "phase": r["result"]["best_phase"], "n_params": float(r["result"]["n_params"]), "kind": "finetune"}
-            for r in sd.records if r["config"]["kind"] == "finetune" and r["config"]["n_target"] == n_target
-            and r["config"]["seed"] in seeds]
-    return pd.DataFrame(rows)
+            for r in sd.records if r["config"]["kind"] == "finetune" and r["config"]["n_target"] == n_target]
+    return pd.DataFrame(rows, columns=KEYS + ["loss", "lr", "phase", "n_params", "kind"])
+
+
+def planned(source: str, target: str, profile: str, n_target: int) -> pd.DataFrame:
+    """The (p, f, seed) of the fine-tunes a profile plans at ``n_target``."""
+    cs = [c for c in Study.from_names(source, target, profile).configs()
+          if c["kind"] == "finetune" and c["n_target"] == n_target]
+    return pd.DataFrame([(float(c["pretrain_tokens"]), float(c["tokens"]), c["seed"]) for c in cs], columns=KEYS)
 
 
 def main() -> None:
@@ -52,39 +64,39 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=25000, help="the model size the experiment ran at (n_target)")
     args = ap.parse_args()
 
-    frames = {"cpu": finetunes(args.source, args.target, "cpu", args.results, (0, 1, 2), args.size)}
+    design = planned(args.source, args.target, EXPERIMENTS[0], args.size)
+    frames = {"cpu": finetunes(args.source, args.target, "cpu", args.results, args.size)}
     for prof in EXPERIMENTS:
-        frames[prof] = finetunes(args.source, args.target, prof, args.experiments, (0, 1, 2), args.size)
-    design = frames[EXPERIMENTS[0]][["pretrain_tokens", "tokens", "seed"]]
-    keys = ["pretrain_tokens", "tokens", "seed"]
-    base = frames["cpu"].merge(design, on=keys)
+        frames[prof] = finetunes(args.source, args.target, prof, args.experiments, args.size)
+    base = frames["cpu"].merge(design, on=KEYS)
     print(f"{args.source} → {args.target}, N ≈ {args.size:,}: {len(design)} fine-tunes per LR "
           f"({design['pretrain_tokens'].nunique()} p × {design['tokens'].nunique()} f × {design['seed'].nunique()} seeds)")
     print("| fine-tuning LR | runs | best in warm-up, by f | mean loss by f (nats) | change vs 3e-3 by f "
-          "(paired, ± s.e.) | G [95%, χ²₁] | β | lack-of-fit F (p) | σ misfit / σ run | best form by AICc |")
-    print("|---:|---:|---|---|---|---|---:|---|---|---|")
+          "(± s.e. over the seeds' means) | G [95%, χ²₁] | β [95%] | lack of fit: p of f / p / p × f (all: ×3) "
+          "| σ misfit / σ run | best form by AICc |")
+    print("|---:|---:|---|---|---|---|---|---|---|---|")
     for name, d in frames.items():
-        d = d.merge(design, on=keys)
+        d = d.merge(design, on=KEYS)
         if len(d) < len(design):
-            print(f"| {name} | {len(d)} | (incomplete: {len(design) - len(d)} of {len(design)} runs to come) |")
+            print(f"| {name} | {len(d)} | (incomplete: {len(design) - len(d)} of {len(design)} planned runs to come) |")
             continue
         fs = sorted(d["tokens"].unique())
         warm = ", ".join(f"{(d.loc[d['tokens'] == f, 'phase'] == 'warmup').mean():.0%}" for f in fs)
         mean = ", ".join(f"{d.loc[d['tokens'] == f, 'loss'].mean():.3f}" for f in fs)
-        paired = d.merge(base, on=keys, suffixes=("", "_cpu"))
+        paired = d.merge(base, on=KEYS, suffixes=("", "_cpu"))
         paired["diff"] = paired["loss"] - paired["loss_cpu"]
-        change = ", ".join(f"{g['diff'].mean():+.3f} ± {g['diff'].std(ddof=1) / np.sqrt(len(g)):.3f}"
-                           for _, g in paired.groupby("tokens")) if name != "cpu" else "–"
+        by_seed = paired.groupby(["tokens", "seed"])["diff"].mean()
+        change = ", ".join(f"{g.mean():+.3f} ± {g.std(ddof=1) / np.sqrt(len(g)):.3f}"
+                           for _, g in by_seed.groupby(level=0)) if name != "cpu" else "–"
         n = float(d["n_params"].iloc[0])
         pts = gap_points(d)[n]
         fit = fit_gap_at_size(pts, n)
-        lo, hi = fit.conf_int().loc["G"]
-        z = residual_noise(fit, pts)
+        ci = fit.conf_int()
+        z, m = residual_noise(fit, pts), misfit_tests(fit, pts)
         best = compare_laws(pts, n_params=n).iloc[0]["law"]
-        lr = d["lr"].iloc[0]
-        print(f"| {lr:g} | {len(d)} | {warm} | {mean} | {change} | {fit.params['G']:.3g} "
-              f"[{f'{lo:.3g}' if lo > 0 else '0'}, {f'{hi:.3g}' if np.isfinite(hi) else '∞'}] | "
-              f"{fit.params['beta']:.3g} | {z.lof_F:.3g} ({z.lof_p:.2g}) | {z.cell:.3f} / {z.within:.3f} | {best} |")
+        print(f"| {d['lr'].iloc[0]:g} | {len(d)} | {warm} | {mean} | {change} | {fit.params['G']:.3g} "
+              f"{ends(*ci.loc['G'])} | {fit.params['beta']:.3g} {ends(*ci.loc['beta'])} | "
+              f"{' / '.join(f'{v:.2g}' for v in m['p'])} ({misfit_p(m):.2g}) | {z.cell:.3f} / {z.within:.3f} | {best} |")
     print(f"f values: {', '.join(f'{f:,.0f}' for f in sorted(design['tokens'].unique()))}")
 
 

@@ -5,7 +5,7 @@ decided after the three-seed fits, before any grid-seed run). This prints, per s
 with grid seeds, the Barnett fit on the fine-tunes of the profile's ``seeds`` and on
 those of every seed, each with G's interval at χ²₁'s 3.84 and at the critical value the
 book uses (the stored calibration of the all-seeds fit, where current), G·f_ref^−β in
-nats, and the law's lack-of-fit test against the seed replicates (``gap.GapNoise``):
+nats, and the law's lack-of-fit tests against the seed replicates (``gap.misfit_tests``):
 whether more seeds narrowed G, and whether they showed the form to miss.
 
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/gap_seeds.py --source code --target python
@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, gap_critical, gap_points, points_sha, read_gap_calibration, residual_noise
+from transfer_laws.gap import (fit_gap_at_size, gap_critical, gap_points, misfit_p, misfit_tests, points_sha,
+                               read_gap_calibration, residual_noise)
 from transfer_laws.laws.barnett import CHI2_1_95
 from study_args import study_parser
 
@@ -32,7 +33,7 @@ def main() -> None:
     calibrations, _ = read_gap_calibration(args.results, sd.source, sd.target, sd.profile)
     print(f"study {sd.name}: {len(sd.records)} of {sd.planned} planned runs; seeds {list(sd.seeds)}")
     print("| N | seeds read | runs | G [95%, χ²₁] | G [95%, critical used] | G·f_ref^−β (nats, f_ref the D_F grid's geometric middle; the interval as the book draws it) | β | "
-          "lack-of-fit F (p) | σ misfit / σ run |")
+          "lack of fit: p of f / p / p × f (all: ×3) | σ misfit / σ run |")
     print("|---:|---|---:|---|---|---|---:|---|---|")
     for n, pts in gap_points(sd.runs).items():
         if pts["seed"].nunique() <= len(sd.seeds):
@@ -52,11 +53,11 @@ def main() -> None:
                 calibrated = f"{ends(clo, chi)} at {crit:.3g}"
             else:
                 calibrated = "as χ²₁" if crit is not None else "(not calibrated)"
-            z = residual_noise(plain, these)
+            z, m = residual_noise(plain, these), misfit_tests(plain, these)
             scale = f_ref ** -beta
             print(f"| {n:,.0f} | {label} | {len(these)} | {g:.3g} {ends(lo, hi)} | {calibrated} | "
                   f"{g * scale:.3g} {ends(clo * scale, chi * scale)} | {beta:.3g} | "
-                  f"{z.lof_F:.3g} ({z.lof_p:.2g}) | {z.cell:.3f} / {z.within:.3f} |")
+                  f"{' / '.join(f'{v:.2g}' for v in m['p'])} ({misfit_p(m):.2g}) | {z.cell:.3f} / {z.within:.3f} |")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ for s in studies:
                      **{f"{k}_searched_low": searched[k][0] for k in fit.params.index},
                      **{f"{k}_searched_high": searched[k][1] for k in fit.params.index},
                      "G bounded": g.bounded, "complete": g.complete, "critical": g.critical,
-                     "lack of fit": g.noise,
+                     "lack of fit": g.noise, "misfit tests": g.misfit,
                      "coverage_chi2": (g.calibration or {}).get("coverage_chi2", np.nan),
                      "calibration note": g.note,
                      "RMSE(log L)": fit.info["rmse_log_loss"],
@@ -113,10 +113,12 @@ for label, (sd, fit, pts) in fits.items():
 # ## Where the law misses
 # Each cell is one (p, f) of a fit: the mean log-residual of its runs, every seed's, after
 # each seed's own offset, in percent of the loss (red: the runs are worse than the law).
-# These cell means are what the lack-of-fit test in the table below reads against the
-# spread of the seeds within cells; a cell within two standard errors of the law is drawn
-# pale. A pattern that repeats across pairs is a shape the form does not have, not
-# noise, and more seeds would only sharpen it.
+# A cell within two standard errors of the law (from the seeds' spread within cells) is
+# drawn pale. A column is one effect, not one per p: every seed fine-tunes all its p on
+# the same D_F subset, so the lack-of-fit tests in the table below read the columns
+# against those (seed, f) offsets, the rows against the (seed, p) checkpoints, and the
+# rest against the runs' scatter (`gap.misfit_tests`). A pattern that repeats across
+# pairs is a shape the form does not have, and more seeds would only sharpen it.
 
 # %%
 cells = [cell_residuals(g.fit, g.points).assign(fit=f"{g.pair}, N = {g.n_params:,.0f} ({g.points['seed'].nunique()} seeds)")
@@ -148,9 +150,9 @@ if ready:
                                                                         "_searched_high")))]
     pretty["G bounded"] = np.where(table["G bounded"], "both ends", "no") + np.where(
         table["complete"], "", " (provisional: runs to come)")
-    pretty["lack of fit: F (p); σ misfit / σ run"] = [
-        f"{z.lof_F:.3g} ({z.lof_p:.2g}); {z.cell:.3f} / {z.within:.3f}" if np.isfinite(z.lof_F) else "no replicates"
-        for z in table["lack of fit"]]
+    pretty["lack of fit: p-value of f / p / p × f; σ misfit / σ run"] = [
+        " / ".join(f"{v:.2g}" for v in m["p"]) + f"; {z.cell:.3f} / {z.within:.3f}" if np.isfinite(m["p"]).all()
+        else "no replicates" for z, m in zip(table["lack of fit"], table["misfit tests"])]
     pretty["G's critical value (χ²₁ interval's coverage on our design)"] = [
         f"{c:.3g} ({cov:.2f})" if np.isfinite(cov) else f"{c:.3g} (not calibrated)"
         for c, cov in zip(table["critical"], table["coverage_chi2"])]
@@ -176,8 +178,10 @@ if ready:
     if len(rejected):
         display(Markdown(
             f"**The law does not fit the runs to within their seed noise at {len(rejected)} of {len(read)} fits** "
-            "(lack-of-fit F test of the (p, f) cell means against the spread of the seeds within cells, after "
-            "each seed's offset). The misfit is shared by every seed, so more seeds do not shrink it; G's "
+            "(the log-residuals split by ANOVA: the misfit's f columns tested against the seeds' (seed, f) "
+            "offsets, its p rows against the (seed, p) offsets, its p × f part against the runs' scatter; "
+            "rejected where the smallest of the three p-values, times 3, is under 0.05: "
+            "`transfer_laws.gap.misfit_tests`). The misfit is shared by every seed, so more seeds do not shrink it; G's "
             "calibrated interval draws it as an offset per (p, f) cell (methods page), which widens the interval "
             "where the misfit is large against the effect of p. What would decide G there is a form that fits, "
             "not more seeds."))

@@ -401,8 +401,8 @@ def fit_barnett(runs, law: str = "barnett", n_boot: int = 200, seed: int = 0, n_
 def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
     """Every registered form: AICc (and AIC), in-sample RMSE and leave-one-out RMSE of
     log-loss, and where the runs have seed replicates the form's lack-of-fit test against
-    them (``gap.residual_noise``: F, its p-value, the misfit's σ), best AICc first."""
-    from ..gap import residual_noise  # the test reads the design (seeds, cells), which is gap's
+    them (``gap.misfit_p``, and the misfit's σ from ``gap.residual_noise``), best AICc first."""
+    from ..gap import misfit_p, misfit_tests, residual_noise  # the tests read the design (seeds, cells): gap's
 
     ft = _prepare(runs)
     rows = []
@@ -423,7 +423,7 @@ def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
         z = residual_noise(fit, pts.reset_index(drop=True)) if "seed" in pts else None
         rows.append({"law": name, "k": len(form.params), "aicc": fit.info["aicc"], "aic": fit.info["aic"],
                      "rmse_log_loss": fit.info["rmse_log_loss"], "loo_rmse_log_loss": float(np.sqrt(np.mean(np.square(errs)))),
-                     "lack_of_fit_F": z.lof_F if z else np.nan, "lack_of_fit_p": z.lof_p if z else np.nan,
+                     "misfit_p": misfit_p(misfit_tests(fit, pts.reset_index(drop=True))) if z else np.nan,
                      "sigma_misfit": z.cell if z else np.nan, "form": form.doc})
     return pd.DataFrame(rows).sort_values("aicc").reset_index(drop=True)
 
