@@ -24,9 +24,9 @@
 # pages named beside them.
 #
 # Every verdict that reads fine-tuned runs is conditional on the fine-tuning learning
-# rate the profile fixes (the from-scratch 3e-3): on one pair, fine-tunes at a tenth of
-# it were 0.07–0.18 nats better at D_F = 8k–32k, with a different β and G (methods page,
-# "The fine-tuning learning rate").
+# rate the profile fixes (the from-scratch 3e-3), which was not tuned: on one pair,
+# fine-tunes at a tenth of it were 0.07 nats better at D_F = 8k and about 0.18 at 32k
+# (methods page, "The fine-tuning learning rate").
 
 # %% tags=["parameters"]
 results = "results"
