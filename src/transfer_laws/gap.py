@@ -129,7 +129,6 @@ class GapNoise:
     lof_p: float
 
 
-
 def _n0(counts: np.ndarray) -> float:
     """The effective group size of an unbalanced one-way layout (ANOVA's n₀)."""
     total = counts.sum()
