@@ -4,8 +4,8 @@ The `cpu` profile fine-tunes at the from-scratch peak LR (3e-3). Many of its sma
 fine-tunes are best inside warm-up, before that peak, so what they report depends on how
 far up the warm-up they got; that bends the loss in f, which the law's f^−β cannot follow.
 The experiment profiles (``benchmarks/profiles/ft-lr-*.toml``) repeat `cpu`'s fine-tunes
-of one pair at N = 25k (seeds 0-2, the p grid, f = 2k/8k/32k) at lower LRs, from the same
-pre-training runs (the experiment's results folder holds copies of `cpu`'s records of
+of one pair at N = 25k (seeds 0-2, the p grid, f = 2k/8k/32k; at 1e-4 seed 0 only) at
+lower LRs, from the same pre-training runs (the experiment's results folder holds copies of `cpu`'s records of
 those pre-training and from-scratch runs: same configs, same run ids). Per LR this prints
 where the fine-tunes were best (warm-up, stable, cooldown), the mean loss per f and its
 change against `cpu` (paired by seed and p; the standard error is over the seeds' means,
@@ -34,7 +34,7 @@ from transfer_laws.laws import compare_laws
 from transfer_laws.study import Study
 from gap_seeds import ends
 
-EXPERIMENTS = tuple(str(Path(__file__).parent / "profiles" / f"ft-lr-{lr}.toml") for lr in ("1e-3", "3e-4"))
+EXPERIMENTS = tuple(str(Path(__file__).parent / "profiles" / f"ft-lr-{lr}.toml") for lr in ("1e-3", "3e-4", "1e-4"))
 KEYS = ["pretrain_tokens", "tokens", "seed"]
 
 
@@ -64,18 +64,20 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=25000, help="the model size the experiment ran at (n_target)")
     args = ap.parse_args()
 
-    design = planned(args.source, args.target, EXPERIMENTS[0], args.size)
+    designs = {prof: planned(args.source, args.target, prof, args.size) for prof in EXPERIMENTS}
+    designs = {"cpu": designs[EXPERIMENTS[0]], **designs}  # cpu read on the experiments' points
     frames = {"cpu": finetunes(args.source, args.target, "cpu", args.results, args.size)}
     for prof in EXPERIMENTS:
         frames[prof] = finetunes(args.source, args.target, prof, args.experiments, args.size)
-    base = frames["cpu"].merge(design, on=KEYS)
-    print(f"{args.source} → {args.target}, N ≈ {args.size:,}: {len(design)} fine-tunes per LR "
-          f"({design['pretrain_tokens'].nunique()} p × {design['tokens'].nunique()} f × {design['seed'].nunique()} seeds)")
-    print("| fine-tuning LR | runs | best in warm-up, by f | mean loss by f (nats) | change vs 3e-3 by f "
-          "(± s.e. over the seeds' means) | G [95%, χ²₁] | β [95%] | lack of fit: p of f / p / p × f (all: ×3) "
+    base = frames["cpu"]
+    print(f"{args.source} → {args.target}, N ≈ {args.size:,}: each LR's planned fine-tunes (p × f × seeds), "
+          f"`cpu` read on the same points")
+    print("| fine-tuning LR | runs (seeds) | best in warm-up, by f | mean loss by f (nats) | change vs 3e-3 by f "
+          "(± s.e. over the seeds' means; each seed's mean) | G [95%, χ²₁] | β [95%] | lack of fit: p of f / p / p × f (all: ×3) "
           "| σ misfit / σ run | best form by AICc |")
     print("|---:|---:|---|---|---|---|---|---|---|---|")
     for name, d in frames.items():
+        design = designs[name]
         d = d.merge(design, on=KEYS)
         if len(d) < len(design):
             print(f"| {name} | {len(d)} | (incomplete: {len(design) - len(d)} of {len(design)} planned runs to come) |")
@@ -86,7 +88,8 @@ def main() -> None:
         paired = d.merge(base, on=KEYS, suffixes=("", "_cpu"))
         paired["diff"] = paired["loss"] - paired["loss_cpu"]
         by_seed = paired.groupby(["tokens", "seed"])["diff"].mean()
-        change = ", ".join(f"{g.mean():+.3f} ± {g.std(ddof=1) / np.sqrt(len(g)):.3f}"
+        change = ", ".join(f"{g.mean():+.3f}" + (f" ± {g.std(ddof=1) / np.sqrt(len(g)):.3f}" if len(g) > 1 else "")
+                           + f" (seed {', '.join(f'{sd}: {v:+.3f}' for (_, sd), v in g.items())})"
                            for _, g in by_seed.groupby(level=0)) if name != "cpu" else "–"
         n = float(d["n_params"].iloc[0])
         pts = gap_points(d)[n]
@@ -94,10 +97,11 @@ def main() -> None:
         ci = fit.conf_int()
         z, m = residual_noise(fit, pts), misfit_tests(fit, pts)
         best = compare_laws(pts, n_params=n).iloc[0]["law"]
-        print(f"| {d['lr'].iloc[0]:g} | {len(d)} | {warm} | {mean} | {change} | {fit.params['G']:.3g} "
+        tests = " / ".join(f"{v:.2g}" for v in m["p"]) + f" ({misfit_p(m):.2g})" if m["p"].notna().all() else "no replicates"
+        print(f"| {d['lr'].iloc[0]:g} | {len(d)} ({d['seed'].nunique()}) | {warm} | {mean} | {change} | {fit.params['G']:.3g} "
               f"{ends(*ci.loc['G'])} | {fit.params['beta']:.3g} {ends(*ci.loc['beta'])} | "
-              f"{' / '.join(f'{v:.2g}' for v in m['p'])} ({misfit_p(m):.2g}) | {z.cell:.3f} / {z.within:.3f} | {best} |")
-    print(f"f values: {', '.join(f'{f:,.0f}' for f in sorted(design['tokens'].unique()))}")
+              f"{tests} | {z.cell:.3f} / {z.within:.3f} | {best} |")
+    print(f"f values: {', '.join(f'{f:,.0f}' for f in sorted(designs['cpu']['tokens'].unique()))}")
 
 
 if __name__ == "__main__":
