@@ -1,4 +1,4 @@
-"""Is the transfer-gap law's lack of fit made by the fine-tuning learning rate? `cpu` against two lower fine-tuning LRs.
+"""Is the transfer-gap law's lack of fit made by the fine-tuning learning rate? `cpu` against lower fine-tuning LRs.
 
 The `cpu` profile fine-tunes at the from-scratch peak LR (3e-3). Many of its small-f
 fine-tunes are best inside warm-up, before that peak, so what they report depends on how
@@ -12,11 +12,11 @@ change against `cpu` (paired by seed and p; the standard error is over the seeds
 since a seed's runs at one f share its D_F subset), and the Barnett fit of each: G with
 its χ²₁ interval, β, and the lack-of-fit tests against the seeds (``gap.misfit_tests``),
 beside the best form by AICc (``laws.compare_laws``). `cpu` is read on the same planned
-points (its f = 65k runs and grid seeds left out), so all three fits read one design.
+points (its f = 65k runs and grid seeds left out), so the fits read one design.
 
     .venv/bin/transfer-laws sweep --source code --target python \\
         --profile benchmarks/profiles/ft-lr-1e-3.toml --results results/experiments/finetune-lr --workers 2
-    (the same with ft-lr-3e-4.toml), then
+    (the same with ft-lr-3e-4.toml and ft-lr-1e-4.toml), then
     PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/finetune_lr.py --source code --target python
 """
 
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import fit_gap_at_size, gap_points, misfit_p, misfit_tests, residual_noise
+from transfer_laws.gap import fit_gap_at_size, gap_points, misfit_tests, misfit_text, residual_noise
 from transfer_laws.laws import compare_laws
 from transfer_laws.study import Study
 from gap_seeds import ends
@@ -97,10 +97,9 @@ def main() -> None:
         ci = fit.conf_int()
         z, m = residual_noise(fit, pts), misfit_tests(fit, pts)
         best = compare_laws(pts, n_params=n).iloc[0]["law"]
-        tests = " / ".join(f"{v:.2g}" for v in m["p"]) + f" ({misfit_p(m):.2g})" if m["p"].notna().all() else "no replicates"
         print(f"| {d['lr'].iloc[0]:g} | {len(d)} ({d['seed'].nunique()}) | {warm} | {mean} | {change} | {fit.params['G']:.3g} "
               f"{ends(*ci.loc['G'])} | {fit.params['beta']:.3g} {ends(*ci.loc['beta'])} | "
-              f"{tests} | {z.cell:.3f} / {z.within:.3f} | {best} |")
+              f"{misfit_text(m)} | {z.cell:.3f} / {z.within:.3f} | {best} |")
     print(f"f values: {', '.join(f'{f:,.0f}' for f in sorted(designs['cpu']['tokens'].unique()))}")
 
 

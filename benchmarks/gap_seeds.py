@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_laws.analysis import read_study
-from transfer_laws.gap import (fit_gap_at_size, gap_critical, gap_points, misfit_p, misfit_tests, points_sha,
+from transfer_laws.gap import (fit_gap_at_size, gap_critical, gap_points, misfit_tests, misfit_text, points_sha,
                                read_gap_calibration, residual_noise)
 from transfer_laws.laws.barnett import CHI2_1_95
 from study_args import study_parser
@@ -57,7 +57,7 @@ def main() -> None:
             scale = f_ref ** -beta
             print(f"| {n:,.0f} | {label} | {len(these)} | {g:.3g} {ends(lo, hi)} | {calibrated} | "
                   f"{g * scale:.3g} {ends(clo * scale, chi * scale)} | {beta:.3g} | "
-                  f"{' / '.join(f'{v:.2g}' for v in m['p'])} ({misfit_p(m):.2g}) | {z.cell:.3f} / {z.within:.3f} |")
+                  f"{misfit_text(m)} | {z.cell:.3f} / {z.within:.3f} |")
 
 
 if __name__ == "__main__":

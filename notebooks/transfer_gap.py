@@ -51,7 +51,7 @@ from transfer_laws import figures, tables
 from transfer_laws.analysis import load_study
 from transfer_laws.book import check_parameters
 from transfer_laws.claims import reference_f
-from transfer_laws.gap import cell_residuals, gap_table, study_gap_fits
+from transfer_laws.gap import cell_residuals, gap_table, misfit_text, study_gap_fits
 from transfer_laws.laws import allocation_curve, compare_laws
 
 studies = json.loads(studies)
@@ -150,9 +150,9 @@ if ready:
                                                                         "_searched_high")))]
     pretty["G bounded"] = np.where(table["G bounded"], "both ends", "no") + np.where(
         table["complete"], "", " (provisional: runs to come)")
-    pretty["lack of fit: p-value of f / p / p × f; σ misfit / σ run"] = [
-        " / ".join(f"{v:.2g}" for v in m["p"]) + f"; {z.cell:.3f} / {z.within:.3f}" if np.isfinite(m["p"]).all()
-        else "no replicates" for z, m in zip(table["lack of fit"], table["misfit tests"])]
+    pretty["lack of fit: p-value of f / p / p × f (their rule); σ misfit / σ run"] = [
+        misfit_text(m) + (f"; {z.cell:.3f} / {z.within:.3f}" if m["p"].notna().all() else "")
+        for z, m in zip(table["lack of fit"], table["misfit tests"])]
     pretty["G's critical value (χ²₁ interval's coverage on our design)"] = [
         f"{c:.3g} ({cov:.2f})" if np.isfinite(cov) else f"{c:.3g} (not calibrated)"
         for c, cov in zip(table["critical"], table["coverage_chi2"])]

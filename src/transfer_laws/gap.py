@@ -249,6 +249,14 @@ def misfit_p(tests: pd.DataFrame) -> float:
     return float(min(1.0, ps.min() * len(MISFIT_PARTS))) if len(ps) else np.nan
 
 
+def misfit_text(tests: pd.DataFrame) -> str:
+    """The tests' p-values as people read them: "f / p / p × f (the rule's p)", or "no
+    replicates"."""
+    if not tests["p"].notna().all():
+        return "no replicates"
+    return " / ".join(f"{v:.2g}" for v in tests["p"]) + f" ({misfit_p(tests):.2g})"
+
+
 def noise_draw(rng: np.random.Generator, design: pd.DataFrame, noise: GapNoise) -> np.ndarray:
     """One draw of log-loss noise for the (p, f, seed) rows of ``design``, with the parts
     of ``noise``: an offset per seed, per (seed, f) and per (p, f) cell, and each row's
@@ -463,10 +471,10 @@ def gap_table(fits: list[GapFit]) -> pd.DataFrame:
                "complete": g.complete, "seeds": int(g.points["seed"].nunique())}
         if g.fit is not None:
             z = g.noise
-            m = g.misfit
+            m, rule = g.misfit, misfit_p(g.misfit)
             row.update({"lack_of_fit_F": z.lof_F, "lack_of_fit_p": z.lof_p,
                         **{f"misfit_p_{k}": m.loc[part, "p"] for k, part in zip(("f", "p", "pf"), MISFIT_PARTS)},
-                        "misfit_p": misfit_p(m), "form_rejected": bool(misfit_p(m) < 0.05),
+                        "misfit_p": rule, "form_rejected": bool(rule < 0.05),
                         "sigma_cell": z.cell, "sigma_within": z.within})
             ci = g.fit.conf_int()
             prof = g.fit.info["profiles"]["G"]["value"]

@@ -420,11 +420,13 @@ def compare_laws(runs, n_params: float | None = None) -> pd.DataFrame:
             xi, _ = _fit_once(form, P[m], F[m], L[m], [x0])
             pred = form.fn(dict(zip(form.params, np.exp(xi))), P[i:i + 1], F[i:i + 1])
             errs.append(float(np.log(pred[0]) - np.log(L[i])))
-        z = residual_noise(fit, pts.reset_index(drop=True)) if "seed" in pts else None
+        seeded = "seed" in pts
+        if seeded:
+            pts = pts.reset_index(drop=True)
         rows.append({"law": name, "k": len(form.params), "aicc": fit.info["aicc"], "aic": fit.info["aic"],
                      "rmse_log_loss": fit.info["rmse_log_loss"], "loo_rmse_log_loss": float(np.sqrt(np.mean(np.square(errs)))),
-                     "misfit_p": misfit_p(misfit_tests(fit, pts.reset_index(drop=True))) if z else np.nan,
-                     "sigma_misfit": z.cell if z else np.nan, "form": form.doc})
+                     "misfit_p": misfit_p(misfit_tests(fit, pts)) if seeded else np.nan,
+                     "sigma_misfit": residual_noise(fit, pts).cell if seeded else np.nan, "form": form.doc})
     return pd.DataFrame(rows).sort_values("aicc").reset_index(drop=True)
 
 
