@@ -233,8 +233,9 @@ def ossification(ed: pd.DataFrame, curves: dict) -> alt.Chart:
 
 
 # --- transfer gap ------------------------------------------------------------------------------
-def exponents_by_pair(table: pd.DataFrame) -> alt.HConcatChart:
-    """Hernandez's α and β per pair: ours with intervals, the paper's as hollow points."""
+def exponents_by_pair(table: pd.DataFrame, title: str = "Hernandez et al.'s exponents per pair") -> alt.HConcatChart:
+    """Hernandez's α and β per row of ``table`` (a pair, or a pair at one setting): ours
+    with intervals, the paper's as hollow points."""
     panels = []
     for k, title in (("alpha", "α (D_F exponent)"), ("beta", "β (N exponent)")):
         d = table.assign(value=table[k], lo=table.get(f"{k}_low", table[k]), hi=table.get(f"{k}_high", table[k]),
@@ -247,7 +248,7 @@ def exponents_by_pair(table: pd.DataFrame) -> alt.HConcatChart:
             fill=alt.condition(alt.datum.who == "ours", alt.value("#4c78a8"), alt.value("transparent")),
             tooltip=["pair", "value", "lo", "hi"])
         panels.append((rule + pts).properties(width=WIDTH // 2 + 60, height=max(60, 32 * len(d))))
-    return alt.hconcat(*panels).properties(title="Hernandez et al.'s exponents per pair")
+    return alt.hconcat(*panels).properties(title=title)
 
 
 def gap_surface(pts: pd.DataFrame, fit, pair: str) -> alt.LayerChart:
