@@ -1,28 +1,26 @@
-"""Does Table 1 depend on the fine-tuning learning rate? `cpu` (fine-tunes at 3e-3) against the same design fine-tuned at 3e-4.
+"""Does Table 1 depend on the fine-tuning learning rate? One pair's Hernandez design fine-tuned at 3e-3 and at 3e-4, read side by side.
 
 The `cpu` profile fine-tunes at the from-scratch peak LR, 3e-3; the fine-tuning LR
 experiment (``finetune_lr.py``, code → python at N = 25k) found fine-tunes at D_F ≥ 8k
 better at 3e-4 by more than their noise, and 1e-4 no better than 3e-4. Every number of
-Table 1 goes through the fine-tuned losses (D_T = D_E − D_F), so this repeats `cpu`'s
-Hernandez design (5 sizes, seeds 0-2, D_F = 2k..64k at the main p) fine-tuned at 3e-4
-(``profiles/table1-ft-3e-4.toml``; its folder holds copies of `cpu`'s from-scratch and
-shared pre-training records). Read as the profile says, decided before any run
-(``transfer_laws.lr_sensitivity``, which the Table 1 page also reads):
-
-- Table 1's row at each LR: k, α, β with 95% profile intervals, and the widths against
-  issue 13's 0.3 target;
-- the change of log k, α and β (3e-4 minus 3e-3) from one joint fit that shares the
-  from-scratch curve (``compare_sources``, the LR in the role of the source). The joint fit
-  treats the two LRs' fine-tunes as independent; they share pre-training runs and data
-  subsets, so their errors are positively correlated and the interval of a difference is
-  conservative (too wide, not too narrow). A change is reported only where it excludes 0;
-- the fine-tuned loss change per D_F, paired by (N, seed), ± the standard error over the
-  3 seeds' means, and where the fine-tunes were best (the share inside warm-up).
+Table 1 goes through the fine-tuned losses (D_T = D_E − D_F), so two experiment profiles
+repeat `cpu`'s Hernandez design (5 sizes, seeds 0-2, D_F = 2k..64k at the main p) from the
+same pre-training runs, at 3e-3 (``profiles/table1-ft-3e-3.toml``) and 3e-4
+(``profiles/table1-ft-3e-4.toml``); their folder holds copies of `cpu`'s from-scratch runs
+and of every run whose config equals `cpu`'s. Read as the 3e-4 profile says, decided
+before any run (``transfer_laws.lr_sensitivity``, which the Table 1 page also reads):
+Table 1's row at each LR, and the change of α and β from one joint fit sharing the
+from-scratch curve. Beside them: the widths against issue 13's 0.3 target, the paired
+loss change per D_F with its t interval over the seeds, the seeds' offset correlation
+between the LRs, and the checkpoint check: at 6.6k and 25k the experiment pre-trains one
+pass to the main p where `cpu` branches a cooldown off a longer pass, so `cpu`'s 3e-3
+fine-tunes there are set against the experiment's (at 57k and above they are the same
+runs: 0 by construction).
 
     .venv/bin/transfer-laws sweep --source english --target python \\
         --profile benchmarks/profiles/table1-ft-3e-4.toml --results results/experiments/table1-ft-lr --workers 2
-    (and --source english+code), then
-    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/table1_lr.py --source english --source english+code
+    (and with table1-ft-3e-3.toml), then
+    PYTHONPATH=src:benchmarks .venv/bin/python benchmarks/table1_lr.py --source english
 """
 
 from __future__ import annotations
@@ -34,7 +32,8 @@ import pandas as pd
 
 from transfer_laws.analysis import read_study
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import CONSTANTS, EXPERIMENT_PROFILE, compare_lrs, experiment_results
+from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, compare_lrs, experiment_results, loss_change,
+                                          main_finetunes)
 from transfer_laws.precision import WIDTH_TARGET
 
 
@@ -50,19 +49,19 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     args = ap.parse_args()
 
-    table, changes, losses = [], [], []
+    table, changes, losses, checkpoint = [], [], [], []
     for source in args.source:
-        base = read_study(source, args.target, "cpu", args.results)
-        other = read_study(source, args.target, EXPERIMENT_PROFILE, experiment_results(args.results))
         pair = f"{source} → {args.target}"
-        if not other.main_complete:
-            print(f"{pair}: the experiment is incomplete ({len(other.unrecorded)} of {other.planned} planned runs "
-                  "to come); rerun the sweep, then this.")
+        exp = experiment_results(args.results)
+        base, other = (read_study(source, args.target, p, exp) for p in (BASE_PROFILE, OTHER_PROFILE))
+        if not (base.main_complete and other.main_complete):
+            print(f"{pair}: the experiment is incomplete ({len(base.unrecorded)} and {len(other.unrecorded)} planned "
+                  "runs to come); rerun the sweeps, then this.")
             continue
         try:
             c = compare_lrs(base, other)
         except InputError as e:
-            print(f"{pair}: no fit ({e})")
+            print(f"{pair}: no comparison ({e})")
             continue
         for (_, r), warm in zip(c.constants().iterrows(), c.warmup):
             row = {"pair": pair, "fine-tuning LR": f"{r['fine-tuning LR']:g}"}
@@ -73,19 +72,29 @@ def main() -> None:
                     row[f"{sym} width"] = f"{w:.3f}" + (" ✓" if w <= WIDTH_TARGET else "")
             row["best in warm-up, by D_F"] = ", ".join(f"{v:.0%}" for v in warm)
             table.append(row)
-        ci, moved = c.changes.conf_int(), c.moved()
-        changes.append({"pair": pair, **{f"{sym}(3e-4) − {sym}(3e-3)": f"{ends(c.changes.params[k], ci.loc[k, 0], ci.loc[k, 1])}"
-                                         f"{': moves' if moved[sym] else ''}" for k, sym in CONSTANTS}})
+        lo, hi = (f"{v:g}" for v in c.lrs)
+        changes.append({"pair": pair, **{f"{r['exponent']}({hi}) − {r['exponent']}({lo})":
+                                         f"{ends(r['change'], r['low'], r['high'])}: {r['reading']}"
+                                         for _, r in c.readings().iterrows()},
+                        "seeds' offset correlation between the LRs": f"{c.correlation:+.2f}"})
         for _, r in c.losses.iterrows():
             losses.append({"pair": pair, "D_F": f"{r['D_F']:,.0f}", "runs": r["runs"],
-                           "mean loss at 3e-3": f"{r['loss at base LR']:.3f}",
-                           "change (nats, ± s.e. over seeds)": f"{r['change']:+.3f} ± {r['se']:.3f}",
+                           f"mean loss at {lo}": f"{r['loss at base LR']:.3f}",
+                           f"{hi} minus {lo} (nats) [95% t, seeds]": ends(r["change"], r["low"], r["high"], "+.3f"),
                            "each seed": r["by seed"]})
+        cpu = read_study(source, args.target, "cpu", args.results)
+        fc, fb = main_finetunes(cpu), main_finetunes(base)
+        for n in sorted(fb["n_params"].unique()):
+            ch = loss_change(fc[fc["n_params"] == n], fb[fb["n_params"] == n])
+            checkpoint.append({"pair": pair, "N": f"{n:,.0f}", **{f"D_F {r['D_F']:,.0f}": f"{r['change']:+.3f}"
+                                                                 for _, r in ch.iterrows()}})
 
     for title, rows in ((f"Table 1 at each fine-tuning LR (95% profile intervals; ✓: width ≤ {WIDTH_TARGET})", table),
-                        ("The change of the constants, one joint fit per pair (3e-4 minus 3e-3; moves: the "
-                         "interval excludes 0)", changes),
-                        ("The fine-tuned loss, 3e-4 minus 3e-3, paired by (N, D_F, seed)", losses)):
+                        ("The change of the exponents, one joint fit per pair (moves: the interval excludes 0)",
+                         changes),
+                        ("The fine-tuned loss change, paired by (N, D_F, seed)", losses),
+                        ("The checkpoint check: the experiment's 3e-3 fine-tunes minus cpu's, paired by (N, D_F, "
+                         "seed), mean over seeds (nats)", checkpoint)):
         print(f"\n{title}\n")
         print(pd.DataFrame(rows).to_markdown(index=False) if rows else "(nothing yet)")
 

@@ -209,52 +209,60 @@ for src, tgt in TARGET_PAIRS:
 # ## Does Table 1 depend on the fine-tuning learning rate?
 # `cpu` fine-tunes at the from-scratch peak LR, 3e-3, and many of its small-D_F fine-tunes
 # are best inside warm-up (methods, "The fine-tuning learning rate"). An experiment
-# repeats the Hernandez design of the two pairs above (every size, the same seeds,
-# pre-training runs and data subsets, the main p) with the fine-tunes at 3e-4, the LR a
-# smaller experiment found best (`benchmarks/profiles/table1-ft-3e-4.toml`, records in
-# `results/experiments/table1-ft-lr/`). Read as decided before any run
-# (`transfer_laws.lr_sensitivity`): the constants at each LR, and their change from one
-# joint fit that shares the from-scratch curve, whose interval is conservative (the two
-# LRs' fine-tunes share pre-training runs, so their errors correlate positively and the
-# fit treats them as independent). A change is reported only where its interval excludes 0.
+# repeats a pair's Hernandez design (every size, the same seeds, pre-training runs and
+# data subsets, the main p) with the fine-tunes at 3e-3 and at 3e-4, the LR a smaller
+# experiment found best (profiles `benchmarks/profiles/table1-ft-3e-3.toml` and
+# `table1-ft-3e-4.toml`, records in `results/experiments/table1-ft-lr/`); the two differ in
+# the fine-tuning LR alone. Read as decided before any run (`transfer_laws.lr_sensitivity`):
+# Table 1's constants at each LR, and the change of α and of β from one joint fit that
+# shares the from-scratch curve, read as "moves" where its 95% interval excludes 0 and as
+# can't tell otherwise. That interval treats the two LRs' fine-tunes as independent; they
+# share each seed's pre-training run, so where their offsets correlate positively (the
+# correlation is printed) it is too wide to first order.
 
 # %%
 from pathlib import Path
 
 from transfer_laws.analysis import read_study
-from transfer_laws.lr_sensitivity import CONSTANTS, EXPERIMENT_PROFILE, compare_lrs, experiment_results
+from transfer_laws.errors import InputError
+from transfer_laws.lr_sensitivity import BASE_PROFILE, OTHER_PROFILE, compare_lrs, experiment_results
 
 lr_rows, lr_lines = [], []
 for src, tgt in TARGET_PAIRS:
     if (src, tgt) not in fits_of:
         continue
-    pair, sd = fits_of[(src, tgt)]
-    if sd.profile != "cpu" or not Path(EXPERIMENT_PROFILE).exists():
-        lr_lines.append(f"- **{pair}**: no fine-tuning LR experiment for this profile here.")
+    pair = f"{src} → {tgt}"
+    if not (Path(BASE_PROFILE).exists() and Path(OTHER_PROFILE).exists()):
+        lr_lines.append(f"- **{pair}**: the experiment's profiles are not here.")
         continue
-    other = read_study(src, tgt, EXPERIMENT_PROFILE, experiment_results(results), data_dir)
-    if not other.main_complete:
-        lr_lines.append(f"- **{pair}**: the experiment has {len(other.records)} of {other.planned} planned runs; "
-                        f"`transfer-laws sweep --source {src} --target {tgt} --profile {EXPERIMENT_PROFILE} "
-                        f"--results {experiment_results('results')} --workers 2` makes the rest.")
+    base, other = (read_study(src, tgt, p, experiment_results(results), data_dir) for p in (BASE_PROFILE, OTHER_PROFILE))
+    if not (base.main_complete and other.main_complete):
+        lr_lines.append(f"- **{pair}**: not run, or not complete ({len(base.records)} of {base.planned} and "
+                        f"{len(other.records)} of {other.planned} planned runs); `transfer-laws sweep --source {src} "
+                        f"--target {tgt} --profile PROFILE --results {experiment_results('results')}` with each of the "
+                        "two profiles makes the rest.")
         continue
-    c = compare_lrs(sd, other)
+    try:
+        c = compare_lrs(base, other)
+    except InputError as e:
+        lr_lines.append(f"- **{pair}**: {e}")
+        continue
     for _, r in c.constants().iterrows():
-        lr_rows.append({"pair": f"{src} → {tgt}, fine-tuning LR {r['fine-tuning LR']:g}", "ours": True,
+        lr_rows.append({"pair": f"{pair}, fine-tuning LR {r['fine-tuning LR']:g}", "ours": True,
                         **{k: r[k] for k in r.index if k != "fine-tuning LR"}})
-    ci, moved = c.changes.conf_int(), c.moved()
-    parts = [f"{sym}: {c.changes.params[k]:+.3f} [{ci.loc[k, 0]:+.3f}, {ci.loc[k, 1]:+.3f}]"
-             + (" (moves)" if moved[sym] else " (no change shown)") for k, sym in CONSTANTS]
-    lr_lines.append(f"- **{pair}**, {c.lrs[1]:g} minus {c.lrs[0]:g}: " + "; ".join(parts) + ".")
+    parts = [f"{r['exponent']}: {r['change']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}], **{r['reading']}**"
+             for _, r in c.readings().iterrows()]
+    lr_lines.append(f"- **{pair}**, LR {c.lrs[1]:g} minus {c.lrs[0]:g}: " + "; ".join(parts)
+                    + f" (the seeds' offsets correlate {c.correlation:+.2f} between the LRs).")
     display(Markdown(f"**{pair}**: the fine-tuned loss at {c.lrs[1]:g} minus at {c.lrs[0]:g}, paired by (N, D_F, "
-                     "seed); ± the standard error over the seeds' mean changes; the share of fine-tunes best inside "
-                     "warm-up at each LR"))
+                     "seed), with its 95% t interval over the 3 seeds' mean changes (2 degrees of freedom), and the "
+                     "share of fine-tunes best inside warm-up at each LR"))
     warm = {f"best in warm-up at {lr:g}": c.losses["D_F"].map(w) for lr, w in zip(c.lrs, c.warmup)}
-    tables.show(c.losses.assign(**warm), units={"D_F": "tokens", "loss at base LR": "nats", "change": "nats",
-                                                "se": "nats"}, digits=3, formats={"change": "{:+.3f}",
-                                                                                  **{k: "{:.0%}" for k in warm}})
+    tables.show(c.losses.drop(columns="se").assign(**warm),
+                units={"D_F": "tokens", "loss at base LR": "nats", "change": "nats", "low": "nats", "high": "nats"},
+                digits=3, formats={k: "{:+.3f}" for k in ("change", "low", "high")} | {k: "{:.0%}" for k in warm})
 if lr_rows:
     figures.show(figures.exponents_by_pair(pd.DataFrame(lr_rows), "α and β at two fine-tuning LRs"),
-                 "table1-finetune-lr", "Made by notebooks/table1.py from the cpu studies and "
-                 "results/experiments/table1-ft-lr (transfer_laws.lr_sensitivity).")
+                 "table1-finetune-lr", "Made by notebooks/table1.py from results/experiments/table1-ft-lr "
+                 "(transfer_laws.lr_sensitivity).")
 display(Markdown("\n".join(lr_lines) if lr_lines else "No study of the two pairs is in the book."))

@@ -1,4 +1,4 @@
-"""Table 1 at two fine-tuning LRs: the paired loss change and the change of the constants."""
+"""Table 1 at two fine-tuning LRs: the paired loss change, the seeds' shared offsets and the change of the constants."""
 
 from __future__ import annotations
 
@@ -7,41 +7,74 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import compare_lrs, constant_changes, loss_change
+from transfer_laws.lr_sensitivity import compare_lrs, constant_changes, loss_change, offset_correlation
 from transfer_laws.synthetic import Truth, design_runs
 
 
-def _finetunes(shift_by_seed, seeds=(0, 1, 2)):
-    rows = [{"n_params": n, "tokens": f, "seed": s, "loss": 5.0 - 0.1 * np.log(f) + shift_by_seed.get(s, 0.0) * (f > 3000),
-             "lr": 3e-3, "phase": "stable"} for n in (1e4, 1e5) for f in (2048.0, 8192.0) for s in seeds]
+def _finetunes(shift_by_seed=None, offsets=None, seeds=(0, 1, 2), sizes=(1e4, 1e5)):
+    shift_by_seed, offsets = shift_by_seed or {}, offsets or {}
+    rows = [{"n_params": n, "tokens": f, "seed": s, "lr": 3e-3, "phase": "stable",
+             "loss": (5.0 - 0.1 * np.log(f) + shift_by_seed.get(s, 0.0) * (f > 3000)) * np.exp(offsets.get((n, s), 0.0))}
+            for n in sizes for f in (2048.0, 8192.0) for s in seeds]
     return pd.DataFrame(rows)
 
 
-def test_the_loss_change_is_paired_and_its_error_is_over_the_seeds():
-    base = _finetunes({})
+def test_the_loss_change_is_paired_and_its_interval_is_over_the_seeds():
+    base = _finetunes()
     other = _finetunes({0: -0.05, 1: -0.07, 2: -0.09}).iloc[:-1]  # one run missing: not paired
     ch = loss_change(base, other).set_index("D_F")
     assert ch.loc[2048.0, "change"] == pytest.approx(0.0) and ch.loc[2048.0, "runs"] == 6
     assert ch.loc[8192.0, "runs"] == 5
     assert ch.loc[8192.0, "change"] == pytest.approx(-0.07)
-    assert ch.loc[8192.0, "se"] == pytest.approx(0.02 / np.sqrt(3))
+    se = 0.02 / np.sqrt(3)
+    assert ch.loc[8192.0, "se"] == pytest.approx(se)
+    assert ch.loc[8192.0, "high"] == pytest.approx(-0.07 + stats.t.ppf(0.975, 2) * se)  # t on 2 df, not 1.96
     assert ch.loc[8192.0, "by seed"] == "-0.050, -0.070, -0.090"
+
+
+def test_offsets_a_seed_keeps_across_lrs_correlate_and_fresh_ones_do_not():
+    rng = np.random.default_rng(3)
+    sizes = tuple(np.geomspace(1e4, 1e6, 20))
+    keys = [(n, s) for n in sizes for s in range(3)]
+    shared = {k: v for k, v in zip(keys, rng.normal(0, 0.03, len(keys)))}
+    fresh = {k: v for k, v in zip(keys, rng.normal(0, 0.03, len(keys)))}
+    base = _finetunes(offsets=shared, sizes=sizes)
+    assert offset_correlation(base, _finetunes(offsets=shared, sizes=sizes)) == pytest.approx(1.0)
+    assert abs(offset_correlation(base, _finetunes(offsets=fresh, sizes=sizes))) < 0.5
 
 
 def test_a_change_of_alpha_between_lrs_is_found_and_an_unchanged_beta_is_not():
     base = design_runs(Truth(), seed=31, source="s")
     other = design_runs(Truth(alpha=0.35), seed=32, source="s")
-    other = pd.concat([base[base["kind"] == "scratch"], other[other["kind"] == "finetune"]], ignore_index=True)
     d = constant_changes(base, other, "LR a", "LR b")
     ci = d.conf_int()
     assert ci.loc["alpha_diff", 0] > 0 and ci.loc["alpha_diff", 0] <= 0.15 <= ci.loc["alpha_diff", 1]
     assert ci.loc["beta_diff", 0] <= 0 <= ci.loc["beta_diff", 1]
+    # other's own from-scratch runs are dropped: the fit reads base's once, and both fine-tune sets
+    assert d.info["n_runs"] == len(base) + int((other["kind"] == "finetune").sum())
 
 
-def test_studies_with_different_from_scratch_runs_are_not_compared():
-    runs = [design_runs(Truth(), seed=s, source="s") for s in (41, 42)]
-    studies = [SimpleNamespace(source="s", target="t", main_runs=r, records=[], main_p=1.0, seeds=(0,)) for r in runs]
+def _study(runs, lr, scratch_tag="", profile="p"):
+    records = [{"config": {"kind": "scratch", "tokens": float(r.tokens), "n_target": float(r.n_params),
+                           "seed": int(r.seed), "tag": scratch_tag}} for r in runs[runs["kind"] == "scratch"].itertuples()]
+    records += [{"config": {"kind": "finetune", "tokens": float(r.tokens), "pretrain_tokens": 1.0, "seed": int(r.seed),
+                            "train": {"lr": lr}}, "result": {"n_params": float(r.n_params), "loss": float(r.loss),
+                                                             "best_phase": "stable"}}
+                for r in runs[runs["kind"] == "finetune"].itertuples()]
+    return SimpleNamespace(source="s", target="t", profile=profile, main_runs=runs, records=records, main_p=1.0,
+                           seeds=tuple(sorted(runs["seed"].unique())))
+
+
+def test_studies_that_cannot_be_compared_say_why():
+    runs = design_runs(Truth(), seed=41, source="s")
     with pytest.raises(InputError, match="from-scratch runs differ"):
-        compare_lrs(*studies)
+        compare_lrs(_study(runs, 3e-3), _study(runs, 3e-4, scratch_tag="another run"))
+    with pytest.raises(InputError, match="both studies fine-tune at LR 0.003"):
+        compare_lrs(_study(runs, 3e-3), _study(runs, 3e-3))
+    mixed = _study(runs, 3e-4)
+    mixed.records[-1]["config"]["train"]["lr"] = 1e-4
+    with pytest.raises(InputError, match="LRs 0.0001, 0.0003"):
+        compare_lrs(_study(runs, 3e-3), mixed)

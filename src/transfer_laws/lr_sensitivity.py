@@ -1,20 +1,24 @@
-"""Does Table 1 depend on the fine-tuning learning rate? A study read beside the same design fine-tuned at another LR.
+"""Does Table 1 depend on the fine-tuning learning rate? One pair's Hernandez design at two fine-tuning LRs, read side by side.
 
-The `cpu` profile fine-tunes at the from-scratch peak LR (3e-3). The experiment profile
-``benchmarks/profiles/table1-ft-3e-4.toml`` repeats its Hernandez design (every size, the
-profile's seeds, the main p) with the fine-tunes at 3e-4, from the same pre-training
-runs and data subsets; its results folder holds copies of `cpu`'s from-scratch and
-shared pre-training records. ``compare_lrs`` reads the two as that profile says, decided
-before any run:
+The `cpu` profile fine-tunes at the from-scratch peak LR (3e-3). Two experiment profiles
+repeat its Hernandez design (every size, the profile's seeds, the main p) from the same
+pre-training runs and data subsets: ``table1-ft-3e-3.toml`` at `cpu`'s LR and
+``table1-ft-3e-4.toml`` at 3e-4 (in ``benchmarks/profiles/``; records in
+``results/experiments/table1-ft-lr/``, with copies of `cpu`'s from-scratch runs and of the
+runs whose configs equal `cpu`'s). They differ in the fine-tuning LR alone.
+``compare_lrs`` reads them as the 3e-4 profile says, decided before any run: Table 1's
+constants at each LR (k, α, β with 95% profile intervals), and the change of α and of β
+from one joint fit that shares the from-scratch curve (``compare_sources``, with the LR in
+the role of the source; a change is read only where its interval excludes 0, and
+otherwise as can't tell). Beside them, not part of that reading: the fine-tuned loss
+change per D_F, paired by (N, D_F, seed), and the share of fine-tunes best in warm-up.
 
-- Table 1's constants at each LR (k, α, β with 95% profile intervals);
-- the change of log k, α and β from one joint fit that shares the from-scratch curve
-  (``compare_sources``, with the LR in the role of the source). The joint fit treats the
-  two LRs' fine-tunes as independent; they share pre-training runs and data subsets, so
-  their errors are positively correlated and the interval of a difference is
-  conservative (too wide, not too narrow);
-- the fine-tuned loss change per D_F, paired by (N, D_F, seed), with the standard error
-  over the seeds' mean changes (a seed's runs share its pre-training run and subsets).
+The joint fit treats the two LRs' fine-tunes of one (N, seed) as separate clusters. They
+share a pre-training run and data subsets, so where their offsets correlate positively
+(``offset_correlation`` measures it) the interval of a difference is too wide to first
+order; pooling both LRs' clusters into the noise estimate also gives it twice the degrees
+of freedom of a single fit (a critical value of F(1, 20) rather than F(1, 10), about 6%
+narrower). Neither is corrected.
 """
 
 from __future__ import annotations
@@ -24,15 +28,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .errors import InputError
 from .laws import compare_sources, fit_hernandez
 from .laws.results import FitResults
 
-EXPERIMENT_PROFILE = "benchmarks/profiles/table1-ft-3e-4.toml"  # relative to the repository
+BASE_PROFILE = "benchmarks/profiles/table1-ft-3e-3.toml"  # relative to the repository
+OTHER_PROFILE = "benchmarks/profiles/table1-ft-3e-4.toml"
 EXPERIMENT_RESULTS = "experiments/table1-ft-lr"  # relative to the results folder
 KEYS = ["n_params", "tokens", "seed"]
-CONSTANTS = (("log_k_diff", "log k"), ("alpha_diff", "α"), ("beta_diff", "β"))
+CHANGES = (("alpha_diff", "α"), ("beta_diff", "β"))  # what the profile registered
 
 
 def experiment_results(results: str | Path) -> Path:
@@ -49,20 +55,38 @@ def main_finetunes(sd) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=KEYS + ["loss", "lr", "phase"])
 
 
-def loss_change(base: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
-    """Per D_F: other's fine-tuned loss minus base's, paired by (N, D_F, seed); the mean,
-    its standard error over the seeds' mean changes, and each seed's mean change."""
+def loss_change(base: pd.DataFrame, other: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per D_F: other's fine-tuned loss minus base's, paired by (N, D_F, seed); the mean of
+    the seeds' mean changes, its standard error and t interval over the seeds (a seed's
+    runs share its pre-training run and subsets, so the seeds are the replicates), and
+    each seed's mean change."""
     paired = other.merge(base, on=KEYS, suffixes=("", "_base"))
+    cols = ["D_F", "runs", "loss at base LR", "change", "se", "low", "high", "by seed"]
     if paired.empty:
-        return pd.DataFrame(columns=["D_F", "runs", "loss at base LR", "change", "se", "by seed"])
+        return pd.DataFrame(columns=cols)
     paired["diff"] = paired["loss"] - paired["loss_base"]
     rows = []
     for f, g in paired.groupby("tokens"):
         by_seed = g.groupby("seed")["diff"].mean()
+        n = len(by_seed)
+        se = by_seed.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
+        t = stats.t.ppf(0.5 + level / 2, n - 1) if n > 1 else np.nan
         rows.append({"D_F": f, "runs": len(g), "loss at base LR": g["loss_base"].mean(), "change": by_seed.mean(),
-                     "se": by_seed.std(ddof=1) / np.sqrt(len(by_seed)) if len(by_seed) > 1 else np.nan,
+                     "se": se, "low": by_seed.mean() - t * se, "high": by_seed.mean() + t * se,
                      "by seed": ", ".join(f"{v:+.3f}" for v in by_seed)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def offset_correlation(base: pd.DataFrame, other: pd.DataFrame) -> float:
+    """The correlation, over (N, seed), of each seed's offset at one LR with its offset at
+    the other: the mean fine-tuned log-loss of an (N, seed) less that N's mean over seeds,
+    over the D_F both have. Positive: the LRs' errors share the seed's pre-training run."""
+    paired = other.merge(base, on=KEYS, suffixes=("", "_base"))
+    if paired.empty:
+        return float("nan")
+    m = paired.assign(a=np.log(paired["loss"]), b=np.log(paired["loss_base"])).groupby(["n_params", "seed"])[["a", "b"]].mean()
+    dev = m - m.groupby(level="n_params").transform("mean")
+    return float(np.corrcoef(dev["a"], dev["b"])[0, 1]) if len(dev) > 2 else float("nan")
 
 
 def warmup_share(ft: pd.DataFrame) -> pd.Series:
@@ -70,21 +94,32 @@ def warmup_share(ft: pd.DataFrame) -> pd.Series:
     return ft.groupby("tokens")["phase"].apply(lambda s: float((s == "warmup").mean()))
 
 
-def constant_changes(base: pd.DataFrame, other: pd.DataFrame, base_label: str, other_label: str,
+def constant_changes(base_runs: pd.DataFrame, other_runs: pd.DataFrame, base_label: str, other_label: str,
                      n_boot: int = 0) -> FitResults:
-    """log k, α and β of ``other`` minus ``base``: the ``main_runs`` of one pair and design
-    at two fine-tuning LRs, from one joint fit sharing the from-scratch runs (``base``'s;
-    ``other``'s must be the same runs). Each side's fine-tunes are fitted as the source
-    named by its label."""
-    a, b = other[other["kind"] == "finetune"].assign(source=other_label), base.copy()
-    b.loc[b["kind"] == "finetune", "source"] = base_label
-    return compare_sources(pd.concat([b, a], ignore_index=True), source_a=other_label, source_b=base_label,
-                           n_boot=n_boot)
+    """α, β and log k of ``other_runs`` minus ``base_runs`` (the ``main_runs`` of one pair and
+    design at two fine-tuning LRs), from one joint fit on ``base_runs``' from-scratch runs
+    (``other_runs``' own are dropped: they must be the same runs, which ``compare_lrs``
+    checks). Each side's fine-tunes are fitted as the source named by its label."""
+    other_ft = other_runs[other_runs["kind"] == "finetune"].assign(source=other_label)
+    base_rows = base_runs.copy()
+    base_rows.loc[base_rows["kind"] == "finetune", "source"] = base_label
+    return compare_sources(pd.concat([base_rows, other_ft], ignore_index=True), source_a=other_label,
+                           source_b=base_label, n_boot=n_boot)
 
 
-def _lr(sd) -> float:
-    lrs = main_finetunes(sd)["lr"].unique()
-    return float(lrs[0]) if len(lrs) == 1 else float("nan")
+def _one_lr(sd) -> float:
+    lrs = sorted(main_finetunes(sd)["lr"].unique())
+    if len(lrs) != 1:
+        raise InputError(f"{sd.source} → {sd.target} ({sd.profile}): its fine-tunes have "
+                         f"{'no LR' if not lrs else 'LRs ' + ', '.join(f'{v:g}' for v in lrs)}; comparing LRs needs "
+                         "one fine-tuning LR per study")
+    return float(lrs[0])
+
+
+def _scratch_ids(sd) -> set[str]:
+    from .records import run_id
+
+    return {run_id(r["config"]) for r in sd.records if r["config"]["kind"] == "scratch"}
 
 
 @dataclass
@@ -96,9 +131,10 @@ class LRComparison:
     changes: FitResults
     losses: pd.DataFrame
     warmup: tuple[pd.Series, pd.Series]
+    correlation: float  # of the (N, seed) offsets between the LRs
 
     def constants(self) -> pd.DataFrame:
-        """One row per LR: k, α, β with their 95% profile intervals and widths."""
+        """One row per LR: k, α, β with their 95% profile intervals."""
         rows = []
         for lr, fit in zip(self.lrs, self.fits):
             ci = fit.conf_int()
@@ -107,25 +143,29 @@ class LRComparison:
                          **{f"{k}_high": ci.loc[k, 1] for k in ("k", "alpha", "beta")}})
         return pd.DataFrame(rows)
 
-    def moved(self) -> dict[str, bool | None]:
-        """Per constant, whether the change's interval excludes 0 (None: not fitted)."""
+    def readings(self) -> pd.DataFrame:
+        """The registered reading: per exponent, the change (other LR minus base LR) with
+        its 95% interval, and "moves" where the interval excludes 0, else "can't tell"."""
         ci = self.changes.conf_int()
-        return {sym: (None if k not in ci.index else bool(ci.loc[k, 0] > 0 or ci.loc[k, 1] < 0))
-                for k, sym in CONSTANTS}
+        return pd.DataFrame([{"exponent": sym, "change": float(self.changes.params[k]), "low": float(ci.loc[k, 0]),
+                              "high": float(ci.loc[k, 1]),
+                              "reading": "moves" if ci.loc[k, 0] > 0 or ci.loc[k, 1] < 0 else "can't tell"}
+                             for k, sym in CHANGES])
 
 
 def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
     """``base`` and ``other``: ``read_study`` of one pair under two profiles that differ in
-    the fine-tuning LR only."""
-    fb, fo = main_finetunes(base), main_finetunes(other)
-    lrs = (_lr(base), _lr(other))
-    scratch = [sd.main_runs[sd.main_runs["kind"] == "scratch"].sort_values(["n_params", "tokens", "seed"])
-               for sd in (base, other)]
-    if not np.array_equal(scratch[0]["loss"].to_numpy(), scratch[1]["loss"].to_numpy()):
+    the fine-tuning LR only, on the same from-scratch runs (same run ids)."""
+    lrs = (_one_lr(base), _one_lr(other))
+    if lrs[0] == lrs[1]:
+        raise InputError(f"{base.source} → {base.target}: both studies fine-tune at LR {lrs[0]:g}; nothing to compare")
+    if _scratch_ids(base) != _scratch_ids(other):
         raise InputError(f"{base.source} → {base.target}: the two studies' from-scratch runs differ; the LRs can "
                          "only be compared on the same from-scratch runs (copy the base study's records into the "
                          "experiment's results folder)")
+    fb, fo = main_finetunes(base), main_finetunes(other)
     return LRComparison(pair=f"{base.source} → {base.target}", lrs=lrs,
                         fits=(fit(base.main_runs, n_boot=0), fit(other.main_runs, n_boot=0)),
                         changes=constant_changes(base.main_runs, other.main_runs, f"LR {lrs[0]:g}", f"LR {lrs[1]:g}"),
-                        losses=loss_change(fb, fo), warmup=(warmup_share(fb), warmup_share(fo)))
+                        losses=loss_change(fb, fo), warmup=(warmup_share(fb), warmup_share(fo)),
+                        correlation=offset_correlation(fb, fo))
