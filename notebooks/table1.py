@@ -252,8 +252,11 @@ for src, tgt in TARGET_PAIRS:
                         **{k: r[k] for k in r.index if k != "fine-tuning LR"}})
     parts = [f"{r['exponent']}: {r['change']:+.3f} [{r['low']:+.3f}, {r['high']:+.3f}], **{r['reading']}**"
              for _, r in c.readings().iterrows()]
+    widths = "; ".join(f"at {r['fine-tuning LR']:g} α's interval is {r['alpha_high'] - r['alpha_low']:.3f} wide and "
+                       f"β's {r['beta_high'] - r['beta_low']:.3f}" for _, r in c.constants().iterrows())
     lr_lines.append(f"- **{pair}**, LR {c.lrs[1]:g} minus {c.lrs[0]:g}: " + "; ".join(parts)
-                    + f" (the seeds' offsets correlate {c.correlation:+.2f} between the LRs).")
+                    + f" (the seeds' offsets correlate {c.correlation:+.2f} between the LRs); {widths} "
+                    f"(the target: {WIDTH_TARGET}).")
     display(Markdown(f"**{pair}**: the fine-tuned loss at {c.lrs[1]:g} minus at {c.lrs[0]:g}, paired by (N, D_F, "
                      "seed), with its 95% t interval over the 3 seeds' mean changes (2 degrees of freedom), and the "
                      "share of fine-tunes best inside warm-up at each LR"))
