@@ -30,7 +30,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from transfer_laws.analysis import read_study
+from transfer_laws.analysis import load_study, out_of_sample, read_study
 from transfer_laws.errors import InputError
 from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, compare_lrs, experiment_results, loss_change,
                                           main_finetunes)
@@ -49,7 +49,7 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     args = ap.parse_args()
 
-    table, changes, losses, checkpoint = [], [], [], []
+    table, changes, losses, checkpoint, held = [], [], [], [], []
     for source in args.source:
         pair = f"{source} → {args.target}"
         exp = experiment_results(args.results)
@@ -82,6 +82,12 @@ def main() -> None:
                            f"mean loss at {lo}": f"{r['loss at base LR']:.3f}",
                            f"{hi} minus {lo} (nats) [95% t, seeds]": ends(r["change"], r["low"], r["high"], "+.3f"),
                            "each seed": r["by seed"]})
+        for prof, lr in zip((BASE_PROFILE, OTHER_PROFILE), c.lrs):
+            o = out_of_sample(load_study(source, args.target, prof, exp, n_boot=0))
+            held.append({"pair": pair, "fine-tuning LR": f"{lr:g}",
+                         "held-out runs": len(o.held_out), "RMS error (nats)": f"{o.rms:.3f}",
+                         "largest error": f"{o.max_abs:.3f}", "run-to-run noise (RMS)": f"{o.noise_rms:.3f}",
+                         "error / noise": f"{o.rms / o.noise_rms:.1f}×"})
         cpu = read_study(source, args.target, "cpu", args.results)
         fc, fb = main_finetunes(cpu), main_finetunes(base)
         for n in sorted(fb["n_params"].unique()):
@@ -93,6 +99,8 @@ def main() -> None:
                         ("The change of the exponents, one joint fit per pair (moves: the interval excludes 0)",
                          changes),
                         ("The fine-tuned loss change, paired by (N, D_F, seed)", losses),
+                        ("Out of sample: the law refitted without the largest size's fine-tunes, predicting them",
+                         held),
                         ("The checkpoint check: the experiment's 3e-3 fine-tunes minus cpu's, paired by (N, D_F, "
                          "seed), mean over seeds (nats)", checkpoint)):
         print(f"\n{title}\n")

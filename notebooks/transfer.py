@@ -28,9 +28,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from transfer_laws import figures, tables
-from transfer_laws.analysis import open_study
+from transfer_laws.analysis import open_study, out_of_sample
 from transfer_laws.errors import InputError
-from transfer_laws.laws import estimate_noise, fit_hernandez, logit_fraction_fit, predict_dt, predict_finetune_loss
+from transfer_laws.laws import logit_fraction_fit
 from transfer_laws.laws.hernandez import drop_reasons
 
 sd, ready = open_study(source, target, profile, results, data_dir, need="ed", n_boot=200)
@@ -119,38 +119,22 @@ if sd.hernandez is not None:
 
 # %%
 if sd.hernandez is not None:
-    largest = sd.main_runs["n_params"].max()
-    is_test = (sd.main_runs["kind"] == "finetune") & (sd.main_runs["n_params"] == largest)
     try:
-        held = fit_hernandez(sd.main_runs[~is_test], n_boot=0, profile=False, scratch_form=sd.scratch_form)
-
-        def predicted_loss(n: float, d: float) -> float:
-            if n == largest:  # its own from-scratch curve, the held-out fit's D_T
-                return float(sd.curves[largest].loss(d + predict_dt(held.params, d, n)))
-            return float(predict_finetune_loss(held, n, d)[0])
-
-        both = sd.main_runs[sd.main_runs["kind"] == "finetune"].assign(
-            set=lambda d: np.where(d["n_params"] == largest, "held out (largest N)", "fitted"))
-        both["predicted"] = [predicted_loss(n, d) for n, d in zip(both["n_params"], both["tokens"])]
-        test = both[both["n_params"] == largest]
-        err = (test["predicted"] - test["loss"]).to_numpy()
-        tables.show(both[["set", "n_params", "tokens", "seed", "loss", "predicted"]].rename(
-                        columns={"n_params": "N", "tokens": "D_F", "predicted": "predicted loss"}),
+        oos = out_of_sample(sd)
+        tables.show(oos.runs.rename(columns={"n_params": "N", "tokens": "D_F", "predicted": "predicted loss"}),
                     units={"N": "parameters", "D_F": "tokens", "loss": "nats/token", "predicted loss": "nats/token"},
                     digits={"loss": 4, "predicted loss": 4})
-        noise = estimate_noise(sd.main_runs)
-        sigma = noise.sd(np.full(len(test), "finetune"), test["n_params"].to_numpy(), test["tokens"].to_numpy())
-        rms, noise_rms = np.sqrt(np.mean(err**2)), np.sqrt(np.mean(sigma**2))
-        beside = (f" The seed noise of these runs (run-to-run σ at their N and D_F, {noise.source}) is "
-                  f"{noise_rms:.3f} nats (RMS), and a pre-training seed shifts all its fine-tunes together by "
-                  f"σ_c = {noise.cluster_sd('finetune'):.3f}. "
-                  + (f"The error is {rms / noise_rms:.1f}× the run-to-run noise: the law extrapolates to the "
-                     "largest size about as well as single runs can tell." if rms <= 1.5 * noise_rms else
-                     f"The error is {rms / noise_rms:.1f}× the run-to-run noise: the law fitted on the smaller "
+        ratio = oos.rms / oos.noise_rms
+        beside = (f" The seed noise of these runs (run-to-run σ at their N and D_F, {oos.noise_source}) is "
+                  f"{oos.noise_rms:.3f} nats (RMS), and a pre-training seed shifts all its fine-tunes together by "
+                  f"σ_c = {oos.cluster_sd:.3f}. "
+                  + (f"The error is {ratio:.1f}× the run-to-run noise: the law extrapolates to the "
+                     "largest size about as well as single runs can tell." if ratio <= 1.5 else
+                     f"The error is {ratio:.1f}× the run-to-run noise: the law fitted on the smaller "
                      "sizes misses the largest one by more than seed noise explains.")
-                  if noise.glm else " There are no seed replicates yet to set the error beside.")
-        display(Markdown(f"For the held-out N = {largest:,.0f}, the law fitted without its fine-tunes predicts "
-                         f"their losses with RMS error **{np.sqrt(np.mean(err**2)):.3f} nats** (largest "
-                         f"{np.abs(err).max():.3f}) over {len(test)} runs." + beside))
+                  if oos.replicated else " There are no seed replicates yet to set the error beside.")
+        display(Markdown(f"For the held-out N = {oos.largest:,.0f}, the law fitted without its fine-tunes predicts "
+                         f"their losses with RMS error **{oos.rms:.3f} nats** (largest {oos.max_abs:.3f}) over "
+                         f"{len(oos.held_out)} runs." + beside))
     except InputError as e:
         display(Markdown(f"Out-of-sample check not possible yet: {e}"))

@@ -194,3 +194,54 @@ def open_study(source: str, target: str, profile: str, results: str, data_dir: s
         display(Markdown("**Not reproduced yet.** " + " ".join(sd.missing.values())
                          + f" Run `make study SOURCE={source} TARGET={target} PROFILE={profile}` to train the missing runs."))
     return sd, ready
+
+
+@dataclass
+class OutOfSample:
+    """The Hernandez law refitted without the largest size's fine-tunes, predicting them
+    (``out_of_sample``): every fine-tune with its predicted loss (``runs``), the error over
+    the held-out ones, and the seed noise of those runs to set it beside."""
+    runs: pd.DataFrame  # set, n_params, tokens, seed, loss, predicted
+    largest: float
+    rms: float
+    max_abs: float
+    noise_rms: float  # the run-to-run σ at the held-out (N, D_F), RMS
+    cluster_sd: float  # a pre-training seed's shift of all its fine-tunes
+    noise_source: str
+    replicated: bool  # whether the noise comes from seed replicates
+
+    @property
+    def held_out(self) -> pd.DataFrame:
+        return self.runs[self.runs["n_params"] == self.largest]
+
+
+def out_of_sample(sd) -> OutOfSample:
+    """Refit ``sd``'s Hernandez law without the largest size's fine-tuned runs (its
+    from-scratch runs stay: they pin its curve) and predict those fine-tuned losses from
+    that size's own from-scratch curve and the refit's D_T. ``sd``: a ``load_study`` with
+    curves."""
+    import numpy as np
+
+    from .laws import estimate_noise, fit_hernandez, predict_dt, predict_finetune_loss
+
+    runs = sd.main_runs
+    largest = float(runs["n_params"].max())
+    is_test = (runs["kind"] == "finetune") & (runs["n_params"] == largest)
+    held = fit_hernandez(runs[~is_test], n_boot=0, profile=False, scratch_form=sd.scratch_form)
+
+    def predicted_loss(n: float, d: float) -> float:
+        if n == largest:  # its own from-scratch curve, the held-out fit's D_T
+            return float(sd.curves[largest].loss(d + predict_dt(held.params, d, n)))
+        return float(predict_finetune_loss(held, n, d)[0])
+
+    ft = runs[runs["kind"] == "finetune"]
+    both = ft.assign(set=np.where(ft["n_params"] == largest, "held out (largest N)", "fitted"))
+    both["predicted"] = [predicted_loss(n, d) for n, d in zip(both["n_params"], both["tokens"])]
+    test = both[both["n_params"] == largest]
+    err = (test["predicted"] - test["loss"]).to_numpy()
+    noise = estimate_noise(runs)
+    sigma = noise.sd(np.full(len(test), "finetune"), test["n_params"].to_numpy(), test["tokens"].to_numpy())
+    return OutOfSample(both[["set", "n_params", "tokens", "seed", "loss", "predicted"]].reset_index(drop=True),
+                       largest, float(np.sqrt(np.mean(err**2))), float(np.abs(err).max()),
+                       float(np.sqrt(np.mean(sigma**2))), float(noise.cluster_sd("finetune")), noise.source,
+                       bool(noise.glm))
