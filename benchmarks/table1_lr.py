@@ -32,8 +32,8 @@ import pandas as pd
 
 from transfer_laws.analysis import load_study, out_of_sample, read_study
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, compare_lrs, experiment_results, loss_change,
-                                          main_finetunes)
+from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, experiment_results,
+                                          loss_change, main_finetunes)
 from transfer_laws.precision import WIDTH_TARGET
 
 
@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--results", default="results")
     args = ap.parse_args()
 
-    table, changes, losses, checkpoint, held = [], [], [], [], []
+    table, changes, losses, checkpoint, held, sources = [], [], [], [], [], []
+    complete = {}
     for source in args.source:
         pair = f"{source} → {args.target}"
         exp = experiment_results(args.results)
@@ -82,6 +83,7 @@ def main() -> None:
                            f"mean loss at {lo}": f"{r['loss at base LR']:.3f}",
                            f"{hi} minus {lo} (nats) [95% t, seeds]": ends(r["change"], r["low"], r["high"], "+.3f"),
                            "each seed": r["by seed"]})
+        complete[source] = (base, other)
         for prof, lr in zip((BASE_PROFILE, OTHER_PROFILE), c.lrs):
             o = out_of_sample(load_study(source, args.target, prof, exp, n_boot=0))
             held.append({"pair": pair, "fine-tuning LR": f"{lr:g}",
@@ -95,10 +97,22 @@ def main() -> None:
             checkpoint.append({"pair": pair, "N": f"{n:,.0f}", **{f"D_F {r['D_F']:,.0f}": f"{r['change']:+.3f}"
                                                                  for _, r in ch.iterrows()}})
 
+    names = list(complete)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            for j in (0, 1):  # at the base LR, then at the other
+                d = between_sources(complete[a][j], complete[b][j])
+                ci = d.conf_int()
+                lr_value = main_finetunes(complete[a][j])["lr"].iloc[0]
+                sources.append({"sources (A vs B)": f"{a} vs {b}", "fine-tuning LR": f"{lr_value:g}",
+                                **{f"{sym}_A − {sym}_B": ends(d.params[k], ci.loc[k, 0], ci.loc[k, 1])
+                                   for k, sym in (("alpha_diff", "α"), ("beta_diff", "β"))}})
+
     for title, rows in ((f"Table 1 at each fine-tuning LR (95% profile intervals; ✓: width ≤ {WIDTH_TARGET})", table),
                         ("The change of the exponents, one joint fit per pair (moves: the interval excludes 0)",
                          changes),
                         ("The fine-tuned loss change, paired by (N, D_F, seed)", losses),
+                        ("The sources compared at each LR (one joint fit sharing the from-scratch runs)", sources),
                         ("Out of sample: the law refitted without the largest size's fine-tunes, predicting them",
                          held),
                         ("The checkpoint check: the experiment's 3e-3 fine-tunes minus cpu's, paired by (N, D_F, "

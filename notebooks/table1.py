@@ -225,9 +225,10 @@ from pathlib import Path
 
 from transfer_laws.analysis import read_study
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import BASE_PROFILE, OTHER_PROFILE, compare_lrs, experiment_results
+from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, experiment_results,
+                                          main_finetunes)
 
-lr_rows, lr_lines = [], []
+lr_rows, lr_lines, lr_studies = [], [], {}
 for src, tgt in TARGET_PAIRS:
     if (src, tgt) not in fits_of:
         continue
@@ -247,6 +248,7 @@ for src, tgt in TARGET_PAIRS:
     except InputError as e:
         lr_lines.append(f"- **{pair}**: {e}")
         continue
+    lr_studies[src] = (base, other)
     for _, r in c.constants().iterrows():
         lr_rows.append({"pair": f"{pair}, fine-tuning LR {r['fine-tuning LR']:g}", "ours": True,
                         **{k: r[k] for k in r.index if k != "fine-tuning LR"}})
@@ -269,3 +271,25 @@ if lr_rows:
                  "table1-finetune-lr", "Made by notebooks/table1.py from results/experiments/table1-ft-lr "
                  "(transfer_laws.lr_sensitivity).")
 display(Markdown("\n".join(lr_lines) if lr_lines else "No study of the two pairs is in the book."))
+
+# %% [markdown]
+# ### The paper's two readings at each fine-tuning LR
+# Where the experiment is complete for both pairs, the sources are compared as above
+# (one joint fit sharing the from-scratch runs, the interval of the difference), once at
+# each LR.
+
+# %%
+if len(lr_studies) == 2:
+    (a_src, (a_base, a_other)), (b_src, (b_base, b_other)) = lr_studies.items()
+    lines = []
+    for a_sd, b_sd in ((a_base, b_base), (a_other, b_other)):
+        lr = main_finetunes(a_sd)["lr"].iloc[0]
+        d, parts = between_sources(a_sd, b_sd), []
+        ci = d.conf_int()
+        for k, sym in (("beta_diff", "β"), ("alpha_diff", "α")):
+            lo, hi = ci.loc[k, 0], ci.loc[k, 1]
+            parts.append(f"{sym}_A − {sym}_B = {d.params[k]:.3f} [{lo:.3f}, {hi:.3f}]: " + verdict(lo, hi, sym, a_src, b_src))
+        lines.append(f"- at fine-tuning LR {lr:g}, **{a_src}** (A) vs **{b_src}** (B): " + "; ".join(parts) + ".")
+    display(Markdown("\n".join(lines)))
+else:
+    display(Markdown("The experiment is not complete for both pairs yet, so the sources are not compared at 3e-4."))

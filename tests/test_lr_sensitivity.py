@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import compare_lrs, constant_changes, loss_change, offset_correlation
+from transfer_laws.lr_sensitivity import between_sources, compare_lrs, constant_changes, loss_change, offset_correlation
 from transfer_laws.synthetic import Truth, design_runs
 
 
@@ -57,14 +57,14 @@ def test_a_change_of_alpha_between_lrs_is_found_and_an_unchanged_beta_is_not():
     assert d.info["n_runs"] == len(base) + int((other["kind"] == "finetune").sum())
 
 
-def _study(runs, lr, scratch_tag="", profile="p"):
+def _study(runs, lr, scratch_tag="", profile="p", source="s"):
     records = [{"config": {"kind": "scratch", "tokens": float(r.tokens), "n_target": float(r.n_params),
                            "seed": int(r.seed), "tag": scratch_tag}} for r in runs[runs["kind"] == "scratch"].itertuples()]
     records += [{"config": {"kind": "finetune", "tokens": float(r.tokens), "pretrain_tokens": 1.0, "seed": int(r.seed),
                             "train": {"lr": lr}}, "result": {"n_params": float(r.n_params), "loss": float(r.loss),
                                                              "best_phase": "stable"}}
                 for r in runs[runs["kind"] == "finetune"].itertuples()]
-    return SimpleNamespace(source="s", target="t", profile=profile, main_runs=runs, records=records, main_p=1.0,
+    return SimpleNamespace(source=source, target="t", profile=profile, main_runs=runs, records=records, main_p=1.0,
                            seeds=tuple(sorted(runs["seed"].unique())))
 
 
@@ -78,3 +78,13 @@ def test_studies_that_cannot_be_compared_say_why():
     mixed.records[-1]["config"]["train"]["lr"] = 1e-4
     with pytest.raises(InputError, match="LRs 0.0001, 0.0003"):
         compare_lrs(_study(runs, 3e-3), mixed)
+
+
+def test_two_sources_at_one_lr_are_compared_on_their_shared_from_scratch_runs():
+    a = design_runs(Truth(), seed=51, source="a")
+    b = design_runs(Truth(alpha=0.35), seed=52, source="b")
+    b = pd.concat([a[a["kind"] == "scratch"], b[b["kind"] == "finetune"]], ignore_index=True)
+    d = between_sources(_study(a, 3e-4, source="a"), _study(b, 3e-4, source="b"))
+    assert d.conf_int().loc["alpha_diff", 1] < 0  # a's α is the smaller
+    with pytest.raises(InputError, match="from-scratch runs differ"):
+        between_sources(_study(a, 3e-4, source="a"), _study(b, 3e-4, scratch_tag="other", source="b"))

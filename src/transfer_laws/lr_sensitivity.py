@@ -169,3 +169,14 @@ def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
                         changes=constant_changes(base.main_runs, other.main_runs, f"LR {lrs[0]:g}", f"LR {lrs[1]:g}"),
                         losses=loss_change(fb, fo), warmup=(warmup_share(fb), warmup_share(fo)),
                         correlation=offset_correlation(fb, fo))
+
+
+def between_sources(a, b) -> FitResults:
+    """α, β and log k of source ``a`` minus source ``b`` (``read_study`` of two pairs with
+    one target under one profile), from one joint fit sharing the from-scratch runs, as
+    the Table 1 page compares sources; here at one fine-tuning LR."""
+    if _scratch_ids(a) != _scratch_ids(b):
+        raise InputError(f"{a.source} and {b.source} → {a.target}: the studies' from-scratch runs differ; sources are "
+                         "compared on the same from-scratch runs")
+    both = pd.concat([a.main_runs, b.main_runs[b.main_runs["kind"] == "finetune"]], ignore_index=True)
+    return compare_sources(both, source_a=a.source, source_b=b.source, n_boot=0)
