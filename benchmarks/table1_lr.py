@@ -32,8 +32,8 @@ import pandas as pd
 
 from transfer_laws.analysis import load_study, out_of_sample, read_study
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, experiment_results,
-                                          loss_change, main_finetunes)
+from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, constant_changes,
+                                          experiment_results, loss_change, main_finetunes)
 from transfer_laws.precision import WIDTH_TARGET
 
 
@@ -73,6 +73,15 @@ def main() -> None:
                     row[f"{sym} width"] = f"{w:.3f}" + (" ✓" if w <= WIDTH_TARGET else "")
             row["best in warm-up, by D_F"] = ", ".join(f"{v:.0%}" for v in warm)
             table.append(row)
+        for row, disp, (_, j) in zip(table[-2:], c.dispersions(), c.joint_constants().iterrows()):
+            row["dispersion φ"] = f"{disp:.2g}"
+            row["α, β in the joint fit"] = f"{j['alpha']:.3g}, {j['beta']:.3g}"
+        # as first registered, before the checkpoint confound at 6.6k and 25k was seen: against cpu's 3e-3
+        cpu_study = read_study(source, args.target, "cpu", args.results)
+        first = constant_changes(cpu_study.main_runs, other.main_runs, "cpu 3e-3", "LR 3e-4").conf_int()
+        print(f"{pair}, as first registered (3e-4 against cpu's own 3e-3 fine-tunes, whose checkpoints differ at 6.6k "
+              f"and 25k): α {first.loc['alpha_diff', 0]:+.3f} .. {first.loc['alpha_diff', 1]:+.3f}, "
+              f"β {first.loc['beta_diff', 0]:+.3f} .. {first.loc['beta_diff', 1]:+.3f} (95%)")
         lo, hi = (f"{v:g}" for v in c.lrs)
         changes.append({"pair": pair, **{f"{r['exponent']}({hi}) − {r['exponent']}({lo})":
                                          f"{ends(r['change'], r['low'], r['high'])}: {r['reading']}"
@@ -90,8 +99,7 @@ def main() -> None:
                          "held-out runs": len(o.held_out), "RMS error (nats)": f"{o.rms:.3f}",
                          "largest error": f"{o.max_abs:.3f}", "run-to-run noise (RMS)": f"{o.noise_rms:.3f}",
                          "error / noise": f"{o.rms / o.noise_rms:.1f}×"})
-        cpu = read_study(source, args.target, "cpu", args.results)
-        fc, fb = main_finetunes(cpu), main_finetunes(base)
+        fc, fb = main_finetunes(cpu_study), main_finetunes(base)
         for n in sorted(fb["n_params"].unique()):
             ch = loss_change(fc[fc["n_params"] == n], fb[fb["n_params"] == n])
             checkpoint.append({"pair": pair, "N": f"{n:,.0f}", **{f"D_F {r['D_F']:,.0f}": f"{r['change']:+.3f}"
@@ -101,7 +109,11 @@ def main() -> None:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             for j in (0, 1):  # at the base LR, then at the other
-                d = between_sources(complete[a][j], complete[b][j])
+                try:
+                    d = between_sources(complete[a][j], complete[b][j])
+                except InputError as e:
+                    print(f"{a} vs {b}: no joint fit ({e})")
+                    continue
                 ci = d.conf_int()
                 lr_value = main_finetunes(complete[a][j])["lr"].iloc[0]
                 sources.append({"sources (A vs B)": f"{a} vs {b}", "fine-tuning LR": f"{lr_value:g}",

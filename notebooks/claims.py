@@ -26,10 +26,10 @@
 # Every verdict that reads fine-tuned runs is conditional on the fine-tuning learning
 # rate the profile fixes (the from-scratch 3e-3), which was not tuned, and that matters:
 # english → python's Table 1 design fine-tuned at a tenth of it has α higher by +0.27
-# [+0.06, +0.52] (its α interval then holds the paper's 0.18, which the 3e-3 interval
-# does not), with β not shown to move. The α verdicts below are therefore read at an LR
-# that biases α low for that pair; the Table 1 page and the methods page ("The fine-tuning
-# learning rate") have the experiment.
+# [+0.06, +0.52], with β not shown to move. The α verdicts below read differences between
+# sources; whether those move is not known until english+code → python is repeated at
+# that LR too. The Table 1 page and the methods page ("The fine-tuning learning rate")
+# have the experiment.
 
 # %% tags=["parameters"]
 results = "results"

@@ -57,15 +57,34 @@ def test_a_change_of_alpha_between_lrs_is_found_and_an_unchanged_beta_is_not():
     assert d.info["n_runs"] == len(base) + int((other["kind"] == "finetune").sum())
 
 
-def _study(runs, lr, scratch_tag="", profile="p", source="s"):
+def _study(runs, lr, scratch_tag="", profile="p", source="s", checkpoint="c"):
     records = [{"config": {"kind": "scratch", "tokens": float(r.tokens), "n_target": float(r.n_params),
                            "seed": int(r.seed), "tag": scratch_tag}} for r in runs[runs["kind"] == "scratch"].itertuples()]
-    records += [{"config": {"kind": "finetune", "tokens": float(r.tokens), "pretrain_tokens": 1.0, "seed": int(r.seed),
-                            "train": {"lr": lr}}, "result": {"n_params": float(r.n_params), "loss": float(r.loss),
-                                                             "best_phase": "stable"}}
+    records += [{"config": {"kind": "finetune", "tokens": float(r.tokens), "n_target": float(r.n_params),
+                            "pretrain_tokens": 1.0, "seed": int(r.seed), "train": {"lr": lr},
+                            "pretrain_id": f"{checkpoint}-{r.n_params}-{r.seed}"},
+                 "result": {"n_params": float(r.n_params), "loss": float(r.loss),
+                            "best_phase": "warmup" if r.tokens == runs["tokens"].min() else "stable"}}
                 for r in runs[runs["kind"] == "finetune"].itertuples()]
     return SimpleNamespace(source=source, target="t", profile=profile, main_runs=runs, records=records, main_p=1.0,
                            seeds=tuple(sorted(runs["seed"].unique())))
+
+
+def test_two_lrs_of_one_design_are_read_as_the_profile_says():
+    # the draw of the constant_changes test above (β's 95% interval covers its true change, 0)
+    base = design_runs(Truth(), seed=31, source="s")
+    other = design_runs(Truth(alpha=0.35), seed=32, source="s")
+    other = pd.concat([base[base["kind"] == "scratch"], other[other["kind"] == "finetune"]], ignore_index=True)
+    c = compare_lrs(_study(base, 3e-3), _study(other, 3e-4))
+    assert c.lrs == (3e-3, 3e-4)
+    readings = c.readings().set_index("exponent")
+    assert readings.loc["α", "reading"] == "moves" and readings.loc["α", "low"] > 0
+    assert readings.loc["β", "reading"] == "can't tell"
+    k = c.constants()
+    assert list(k["fine-tuning LR"]) == [3e-3, 3e-4] and (k["alpha_low"] < k["alpha"]).all()
+    assert k.loc[1, "alpha"] > k.loc[0, "alpha"]
+    assert all(np.isfinite(c.dispersions())) and len(c.joint_constants()) == 2
+    assert (c.warmup[0] > 0).any() and set(c.losses["D_F"]) == set(base.loc[base["kind"] == "finetune", "tokens"])
 
 
 def test_studies_that_cannot_be_compared_say_why():
@@ -74,6 +93,8 @@ def test_studies_that_cannot_be_compared_say_why():
         compare_lrs(_study(runs, 3e-3), _study(runs, 3e-4, scratch_tag="another run"))
     with pytest.raises(InputError, match="both studies fine-tune at LR 0.003"):
         compare_lrs(_study(runs, 3e-3), _study(runs, 3e-3))
+    with pytest.raises(InputError, match="start from different pre-training runs"):
+        compare_lrs(_study(runs, 3e-3), _study(runs, 3e-4, checkpoint="another pass"))
     mixed = _study(runs, 3e-4)
     mixed.records[-1]["config"]["train"]["lr"] = 1e-4
     with pytest.raises(InputError, match="LRs 0.0001, 0.0003"):
@@ -88,3 +109,13 @@ def test_two_sources_at_one_lr_are_compared_on_their_shared_from_scratch_runs():
     assert d.conf_int().loc["alpha_diff", 1] < 0  # a's α is the smaller
     with pytest.raises(InputError, match="from-scratch runs differ"):
         between_sources(_study(a, 3e-4, source="a"), _study(b, 3e-4, scratch_tag="other", source="b"))
+
+
+def test_the_exponents_figure_keeps_its_title():
+    from transfer_laws.figures import exponents_by_pair
+
+    table = pd.DataFrame([{"pair": "a", "ours": True, "alpha": 0.1, "alpha_low": 0.0, "alpha_high": 0.2,
+                           "beta": 0.4, "beta_low": 0.3, "beta_high": 0.5}])
+    spec = exponents_by_pair(table, "α and β at two fine-tuning LRs").to_dict()
+    assert spec["title"] == "α and β at two fine-tuning LRs"
+    assert [p["layer"][1]["encoding"]["x"]["title"] for p in spec["hconcat"]] == ["α (D_F exponent)", "β (N exponent)"]

@@ -12,6 +12,7 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -220,8 +221,6 @@ def out_of_sample(sd) -> OutOfSample:
     from-scratch runs stay: they pin its curve) and predict those fine-tuned losses from
     that size's own from-scratch curve and the refit's D_T. ``sd``: a ``load_study`` with
     curves."""
-    import numpy as np
-
     from .laws import estimate_noise, fit_hernandez, predict_dt, predict_finetune_loss
 
     runs = sd.main_runs

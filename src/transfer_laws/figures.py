@@ -237,11 +237,11 @@ def exponents_by_pair(table: pd.DataFrame, title: str = "Hernandez et al.'s expo
     """Hernandez's α and β per row of ``table`` (a pair, or a pair at one setting): ours
     with intervals, the paper's as hollow points."""
     panels = []
-    for k, title in (("alpha", "α (D_F exponent)"), ("beta", "β (N exponent)")):
+    for k, axis_title in (("alpha", "α (D_F exponent)"), ("beta", "β (N exponent)")):
         d = table.assign(value=table[k], lo=table.get(f"{k}_low", table[k]), hi=table.get(f"{k}_high", table[k]),
                          who=np.where(table["ours"], "ours", "Hernandez et al. (2021)"))[["pair", "value", "lo", "hi", "who"]]
         y = alt.Y("pair:N", title=None, sort=None, axis=alt.Axis(labelLimit=320))
-        x = alt.X("value:Q", title=title, scale=alt.Scale(zero=False))
+        x = alt.X("value:Q", title=axis_title, scale=alt.Scale(zero=False))
         rule = alt.Chart(d[d["who"] == "ours"]).mark_rule(strokeWidth=2).encode(y=y, x="lo:Q", x2="hi:Q")
         pts = alt.Chart(d).mark_point(size=90).encode(
             y=y, x=x, shape=alt.Shape("who:N", title=None),

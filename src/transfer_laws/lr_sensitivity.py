@@ -2,7 +2,7 @@
 
 The `cpu` profile fine-tunes at the from-scratch peak LR (3e-3). Two experiment profiles
 repeat its Hernandez design (every size, the profile's seeds, the main p) from the same
-pre-training runs and data subsets: ``table1-ft-3e-3.toml`` at `cpu`'s LR and
+pre-training runs and data subsets (``compare_lrs`` checks both): ``table1-ft-3e-3.toml`` at `cpu`'s LR and
 ``table1-ft-3e-4.toml`` at 3e-4 (in ``benchmarks/profiles/``; records in
 ``results/experiments/table1-ft-lr/``, with copies of `cpu`'s from-scratch runs and of the
 runs whose configs equal `cpu`'s). They differ in the fine-tuning LR alone.
@@ -15,10 +15,13 @@ change per D_F, paired by (N, D_F, seed), and the share of fine-tunes best in wa
 
 The joint fit treats the two LRs' fine-tunes of one (N, seed) as separate clusters. They
 share a pre-training run and data subsets, so where their offsets correlate positively
-(``offset_correlation`` measures it) the interval of a difference is too wide to first
-order; pooling both LRs' clusters into the noise estimate also gives it twice the degrees
-of freedom of a single fit (a critical value of F(1, 20) rather than F(1, 10), about 6%
-narrower). Neither is corrected.
+(``offset_correlation`` measures it, on the offsets' levels, not on the errors of α and
+β) the interval of a difference is probably too wide; pooling both LRs' clusters into the
+noise estimate gives it twice the degrees of freedom of a single fit (a critical value of
+F(1, 20) rather than F(1, 10), about 6% narrower), and one noise model for both LRs,
+although the fine-tunes scatter less at the lower LR. None of these is corrected, and the
+joint fit's constants at each LR (``LRComparison.joint_constants``) differ from the
+separate fits' for that reason: the weights differ.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from .errors import InputError
 from .laws import compare_sources, fit_hernandez
 from .laws.results import FitResults
 
-BASE_PROFILE = "benchmarks/profiles/table1-ft-3e-3.toml"  # relative to the repository
-OTHER_PROFILE = "benchmarks/profiles/table1-ft-3e-4.toml"
+REPOSITORY = Path(__file__).resolve().parents[2]  # an editable install's checkout: the profiles are not packaged
+BASE_PROFILE = str(REPOSITORY / "benchmarks" / "profiles" / "table1-ft-3e-3.toml")
+OTHER_PROFILE = str(REPOSITORY / "benchmarks" / "profiles" / "table1-ft-3e-4.toml")
 EXPERIMENT_RESULTS = "experiments/table1-ft-lr"  # relative to the results folder
 KEYS = ["n_params", "tokens", "seed"]
 CHANGES = (("alpha_diff", "α"), ("beta_diff", "β"))  # what the profile registered
@@ -110,7 +114,7 @@ def constant_changes(base_runs: pd.DataFrame, other_runs: pd.DataFrame, base_lab
 def _one_lr(sd) -> float:
     lrs = sorted(main_finetunes(sd)["lr"].unique())
     if len(lrs) != 1:
-        raise InputError(f"{sd.source} → {sd.target} ({sd.profile}): its fine-tunes have "
+        raise InputError(f"{sd.source} → {sd.target} ({Path(str(sd.profile)).stem}): its fine-tunes have "
                          f"{'no LR' if not lrs else 'LRs ' + ', '.join(f'{v:g}' for v in lrs)}; comparing LRs needs "
                          "one fine-tuning LR per study")
     return float(lrs[0])
@@ -120,6 +124,13 @@ def _scratch_ids(sd) -> set[str]:
     from .records import run_id
 
     return {run_id(r["config"]) for r in sd.records if r["config"]["kind"] == "scratch"}
+
+
+def _checkpoints(sd) -> dict[tuple, str]:
+    """(N, seed, D_F) of each main-p fine-tune → the pre-training run it starts from."""
+    return {(r["config"]["n_target"], r["config"]["seed"], r["config"]["tokens"]): r["config"].get("pretrain_id")
+            for r in sd.records if r["config"]["kind"] == "finetune"
+            and float(r["config"]["pretrain_tokens"]) == sd.main_p and r["config"]["seed"] in sd.seeds}
 
 
 @dataclass
@@ -143,6 +154,18 @@ class LRComparison:
                          **{f"{k}_high": ci.loc[k, 1] for k in ("k", "alpha", "beta")}})
         return pd.DataFrame(rows)
 
+    def dispersions(self) -> tuple[float, float]:
+        """Each LR's fit: its deviance over residual degrees of freedom (about 1 where the
+        runs scatter about the law as the noise model says)."""
+        return tuple(float(f.info.get("dispersion", np.nan)) for f in self.fits)
+
+    def joint_constants(self) -> pd.DataFrame:
+        """α and β at each LR as the joint fit (one noise model for both) has them."""
+        per = self.changes.info.get("per_source", {})
+        return pd.DataFrame([{"fine-tuning LR": lr, **{k: per[label].get(k, np.nan) for k in ("alpha", "beta")}}
+                             for lr, label in zip(self.lrs, (f"LR {self.lrs[0]:g}", f"LR {self.lrs[1]:g}"))
+                             if label in per])
+
     def readings(self) -> pd.DataFrame:
         """The registered reading: per exponent, the change (other LR minus base LR) with
         its 95% interval, and "moves" where the interval excludes 0, else "can't tell"."""
@@ -155,7 +178,8 @@ class LRComparison:
 
 def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
     """``base`` and ``other``: ``read_study`` of one pair under two profiles that differ in
-    the fine-tuning LR only, on the same from-scratch runs (same run ids)."""
+    the fine-tuning LR only: the same from-scratch runs (same run ids) and every fine-tune
+    from the same pre-training run."""
     lrs = (_one_lr(base), _one_lr(other))
     if lrs[0] == lrs[1]:
         raise InputError(f"{base.source} → {base.target}: both studies fine-tune at LR {lrs[0]:g}; nothing to compare")
@@ -163,6 +187,12 @@ def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
         raise InputError(f"{base.source} → {base.target}: the two studies' from-scratch runs differ; the LRs can "
                          "only be compared on the same from-scratch runs (copy the base study's records into the "
                          "experiment's results folder)")
+    cb, co = _checkpoints(base), _checkpoints(other)
+    off = sorted(k for k in set(cb) & set(co) if cb[k] != co[k])
+    if off:
+        raise InputError(f"{base.source} → {base.target}: {len(off)} fine-tunes start from different pre-training runs "
+                         f"in the two studies (first: N = {off[0][0]:,}, seed {off[0][1]}, D_F = {off[0][2]:,}); the "
+                         "LRs can only be compared from the same checkpoints")
     fb, fo = main_finetunes(base), main_finetunes(other)
     return LRComparison(pair=f"{base.source} → {base.target}", lrs=lrs,
                         fits=(fit(base.main_runs, n_boot=0), fit(other.main_runs, n_boot=0)),
