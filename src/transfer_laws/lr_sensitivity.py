@@ -49,13 +49,17 @@ def experiment_results(results: str | Path) -> Path:
     return Path(results) / EXPERIMENT_RESULTS
 
 
+def _main_finetune_records(sd) -> list[dict]:
+    """The records of a study's fine-tunes at its main p by its seeds (what Table 1 reads)."""
+    return [r for r in sd.records if r["config"]["kind"] == "finetune"
+            and float(r["config"]["pretrain_tokens"]) == sd.main_p and r["config"]["seed"] in sd.seeds]
+
+
 def main_finetunes(sd) -> pd.DataFrame:
     """A study's fine-tunes at its main p by its seeds: (N, D_F, seed, loss, LR, where best)."""
     rows = [{"n_params": float(r["result"]["n_params"]), "tokens": float(r["config"]["tokens"]),
              "seed": r["config"]["seed"], "loss": float(r["result"]["loss"]), "lr": float(r["config"]["train"]["lr"]),
-             "phase": r["result"]["best_phase"]}
-            for r in sd.records if r["config"]["kind"] == "finetune"
-            and float(r["config"]["pretrain_tokens"]) == sd.main_p and r["config"]["seed"] in sd.seeds]
+             "phase": r["result"]["best_phase"]} for r in _main_finetune_records(sd)]
     return pd.DataFrame(rows, columns=KEYS + ["loss", "lr", "phase"])
 
 
@@ -111,8 +115,9 @@ def constant_changes(base_runs: pd.DataFrame, other_runs: pd.DataFrame, base_lab
                            source_b=base_label, n_boot=n_boot)
 
 
-def _one_lr(sd) -> float:
-    lrs = sorted(main_finetunes(sd)["lr"].unique())
+def _one_lr(sd, ft: pd.DataFrame) -> float:
+    """The one fine-tuning LR of ``ft``, ``sd``'s ``main_finetunes``."""
+    lrs = sorted(ft["lr"].unique())
     if len(lrs) != 1:
         raise InputError(f"{sd.source} → {sd.target} ({Path(str(sd.profile)).stem}): its fine-tunes have "
                          f"{'no LR' if not lrs else 'LRs ' + ', '.join(f'{v:g}' for v in lrs)}; comparing LRs needs "
@@ -129,8 +134,7 @@ def _scratch_ids(sd) -> set[str]:
 def _checkpoints(sd) -> dict[tuple, str]:
     """(N, seed, D_F) of each main-p fine-tune → the pre-training run it starts from."""
     return {(r["config"]["n_target"], r["config"]["seed"], r["config"]["tokens"]): r["config"].get("pretrain_id")
-            for r in sd.records if r["config"]["kind"] == "finetune"
-            and float(r["config"]["pretrain_tokens"]) == sd.main_p and r["config"]["seed"] in sd.seeds}
+            for r in _main_finetune_records(sd)}
 
 
 @dataclass
@@ -180,7 +184,8 @@ def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
     """``base`` and ``other``: ``read_study`` of one pair under two profiles that differ in
     the fine-tuning LR only: the same from-scratch runs (same run ids) and every fine-tune
     from the same pre-training run."""
-    lrs = (_one_lr(base), _one_lr(other))
+    fb, fo = main_finetunes(base), main_finetunes(other)
+    lrs = (_one_lr(base, fb), _one_lr(other, fo))
     if lrs[0] == lrs[1]:
         raise InputError(f"{base.source} → {base.target}: both studies fine-tune at LR {lrs[0]:g}; nothing to compare")
     if _scratch_ids(base) != _scratch_ids(other):
@@ -193,7 +198,6 @@ def compare_lrs(base, other, fit=fit_hernandez) -> LRComparison:
         raise InputError(f"{base.source} → {base.target}: {len(off)} fine-tunes start from different pre-training runs "
                          f"in the two studies (first: N = {off[0][0]:,}, seed {off[0][1]}, D_F = {off[0][2]:,}); the "
                          "LRs can only be compared from the same checkpoints")
-    fb, fo = main_finetunes(base), main_finetunes(other)
     return LRComparison(pair=f"{base.source} → {base.target}", lrs=lrs,
                         fits=(fit(base.main_runs, n_boot=0), fit(other.main_runs, n_boot=0)),
                         changes=constant_changes(base.main_runs, other.main_runs, f"LR {lrs[0]:g}", f"LR {lrs[1]:g}"),
