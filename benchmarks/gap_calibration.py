@@ -3,7 +3,7 @@
 For each model size of a study that has a p grid, ``gap.calibrate_gap`` takes the Barnett
 law fitted to the real fine-tunes as the truth, draws synthetic fine-tunes on the design
 as run (its (p, f, seed) points) with the parts of the fit's own residuals
-(``gap.residual_noise``: seed and (seed, f) offsets, the law's lack of fit as an offset
+(``gap.residual_noise``: seed, (seed, f) and (seed, p) offsets, the law's lack of fit as an offset
 per (p, f) that every seed shares, and scatter), fits each draw as the book does, and once more with G held at the truth. The
 truth lies inside a draw's 95% profile interval when that statistic is under χ²₁'s
 3.84 (the fit held at the truth starts from the best fit only, which can only raise the
@@ -58,10 +58,10 @@ def main() -> None:
                           f"covering {share(e[f'closed_covering_{k}'], e[f'closed_{k}'])} |"
                           for k in ("chi2", "calibrated")) if args.closure else ""
         coverage = share(round(e["coverage_chi2"] * e["draws"]), e["draws"])
-        lines.append(f"| {n:,.0f} | {e['runs']} | {e['G_true']:.3g} | {e['sigma_seed']:.3f} / {e['sigma_cell']:.3f} / {e['sigma_within']:.3f} | "
+        lines.append(f"| {n:,.0f} | {e['runs']} | {e['G_true']:.3g} | {e['sigma_seed']:.3f} / {e['sigma_seed_f']:.3f} / {e['sigma_seed_p']:.3f} / {e['sigma_cell']:.3f} / {e['sigma_within']:.3f} | "
                      f"{e['lack_of_fit_F']:.3g} ({e['lack_of_fit_p']:.2g}) | "
                      f"{coverage} | {e['q50']:.2f}, {e['q90']:.2f}, {e['q95']:.2f} | {e['critical']:.2f} |" + closure)
-    print("| N | runs | G true | σ seed / lack of fit / within (log-loss) | lack-of-fit F (p) | coverage of the χ²₁ 95% "
+    print("| N | runs | G true | σ seed / (seed, f) / (seed, p) / lack of fit / within (log-loss) | lack-of-fit F (p) | coverage of the χ²₁ 95% "
           "interval | statistic at the truth: median, 90th, 95th percentile | critical value used |"
           + (" closes at 3.84; covering among those | closes at the critical value; covering |" if args.closure else ""))
     print("|---:|---:|---:|---|---|---|---|---:|" + ("---|---|" if args.closure else ""))

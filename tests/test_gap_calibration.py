@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from transfer_laws.gap import (MISFIT_PARTS, GapNoise, calibrate_gap, calibration_path, cell_residuals, gap_points,
+from transfer_laws.gap import (CALIBRATION_VERSION, MISFIT_PARTS, GapNoise, calibrate_gap, calibration_path, cell_residuals, gap_points,
                                misfit_p, misfit_tests, noise_draw, read_gap_calibration, residual_noise, statistic_at,
                                study_gap_fits, write_gap_calibration)
 from transfer_laws.laws import fit_barnett
@@ -148,6 +148,26 @@ def test_the_noise_draw_shares_each_offset_where_the_design_does():
     seed_f = noise_draw(rng, design, GapNoise(0, 0.1, 0, 0, np.nan, 0, 0, np.nan))
     assert (design.assign(x=seed_f).groupby(["seed", "tokens"])["x"].nunique() == 1).all()
     assert design.assign(x=seed_f).groupby("seed")["x"].nunique().min() == design["tokens"].nunique()
+    seed_p = noise_draw(rng, design, GapNoise(0, 0, 0, 0, np.nan, 0, 0, np.nan, seed_p=0.1))
+    assert (design.assign(x=seed_p).groupby(["seed", "pretrain_tokens"])["x"].nunique() == 1).all()
+    assert design.assign(x=seed_p).groupby("seed")["x"].nunique().min() == design["pretrain_tokens"].nunique()
+
+
+def test_residual_noise_tells_a_checkpoints_offset_from_a_subsets():
+    # a (seed, p) offset (every f fine-tuned from one checkpoint) and a (seed, f) offset
+    # (every p fine-tuned on one D_F subset), of known sizes, with the law holding: each is
+    # recovered as its own part, neither is read as misfit or as the other
+    runs = _runs(seed=11, noise=0.003, seeds=12)
+    rng = np.random.default_rng(12)
+    for keys, sigma in ((["seed", "tokens"], 0.01), (["seed", "pretrain_tokens"], 0.02)):
+        codes = runs.groupby(keys).ngroup().to_numpy()
+        runs["loss"] *= np.exp(rng.normal(0, sigma, codes.max() + 1)[codes])
+    z = residual_noise(fit_barnett(runs, n_boot=0), runs)
+    assert 0.006 < z.seed_f < 0.014 and 0.014 < z.seed_p < 0.027
+    assert 0.0024 < z.within < 0.0037 and z.cell < 0.004
+    # without the (seed, p) part the same runs' offset goes to the scatter instead
+    plain = _runs(seed=11, noise=0.003, seeds=12)
+    assert residual_noise(fit_barnett(plain, n_boot=0), plain).seed_p < 0.002
 
 
 def test_a_misfit_the_seeds_share_raises_the_critical_value():
@@ -181,10 +201,9 @@ def test_the_books_fit_uses_a_stored_calibration_until_its_runs_change(calibrate
     assert g.critical == CHI2_1_95 and "changed since" in g.note
 
 
-@pytest.mark.parametrize("text", ["{not json", "[]", '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": null}]}', '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": 1.0}]}', '{"version": 4, "sizes": [{"N": 1e5, "points_sha": "x", '
-                                  '"critical": "nan"}]}'])
+@pytest.mark.parametrize("text", ["{not json", "[]"] + [
+    f'{{"version": {CALIBRATION_VERSION}, "sizes": [{{"N": 1e5, "points_sha": "x", "critical": {c}}}]}}'
+    for c in ("null", "1.0", '"nan"')])
 def test_a_corrupt_calibration_file_is_reported_and_left_alone(calibrated, tmp_path, text):
     runs, entry = calibrated
     path = calibration_path(tmp_path, "a", "b", "t")

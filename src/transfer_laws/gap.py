@@ -99,7 +99,7 @@ def fit_gap_at_size(pts: pd.DataFrame, n_params: float, g_critical: float = CHI2
 
 # -- calibration of G's interval on the design ---------------------------------------
 
-CALIBRATION_VERSION = 4  # bump when the law's fit or the draws change
+CALIBRATION_VERSION = 5  # bump when the law's fit or the draws change
 CALIBRATION_DRAWS = 200
 
 
@@ -111,6 +111,8 @@ class GapNoise:
     - ``seed``: an offset a seed's runs share (one pre-training pass gives a seed every p);
     - ``seed_f``: an offset a seed's runs at one f share (every p is fine-tuned on the
       same D_F subset of that seed);
+    - ``seed_p``: an offset a seed's runs at one p share (every f is fine-tuned from the
+      same pre-training checkpoint of that seed);
     - ``cell``: the law's lack of fit, an offset every seed's run at one (p, f) shares
       (more seeds do not shrink it);
     - ``within``: each run's own scatter.
@@ -127,6 +129,7 @@ class GapNoise:
     lof_df: int
     pure_df: int
     lof_p: float
+    seed_p: float = 0.0
 
 
 def _n0(counts: np.ndarray) -> float:
@@ -145,21 +148,19 @@ def _data_minus_law(fit, pts: pd.DataFrame) -> np.ndarray:
 def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     """``GapNoise`` of the fit's log-residuals, by the method of moments in three steps:
     seed means, then (p, f) cell means (lack of fit against pure error, the F test), then
-    (seed, f) means of what is left; each σ² is what its means spread beyond the scatter
-    below them puts there (floored at 0), corrected for the fitted constants. An offset per
-    (seed, p), one pre-training checkpoint shared by every f, is not split out: it stays
-    in the cell and within parts (``misfit_tests`` does test it)."""
+    the (seed, f) and (seed, p) offsets beside the cells, fitted together; each σ² is what
+    its means spread beyond the scatter below them puts there (floored at 0), corrected
+    for the fitted constants."""
     P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
     r = _data_minus_law(fit, pts)
     seed = pts["seed"].to_numpy()
     cell = pd.MultiIndex.from_arrays([P, F])
-    seed_f = pd.MultiIndex.from_arrays([seed, F])
     n, k = len(r), len(fit.params)
     by_seed = pd.Series(r).groupby(seed)
     r1 = r - by_seed.transform("mean").to_numpy()
     by_cell = pd.Series(r1).groupby(cell)
     r2 = r1 - by_cell.transform("mean").to_numpy()
-    n_seeds, n_cells, n_f = len(by_seed.size()), len(by_cell.size()), len(np.unique(F))
+    n_seeds, n_cells = len(by_seed.size()), len(by_cell.size())
     pure_df = n - n_cells - (n_seeds - 1)
     lof_df = n_cells - k
     if n_seeds < 2 or pure_df < 1 or lof_df < 1:
@@ -167,20 +168,50 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
         return GapNoise(0.0, 0.0, 0.0, within, np.nan, max(lof_df, 0), max(pure_df, 0), np.nan)
     ms_pure = float(np.sum(r2**2) / pure_df)
     ms_lof = float((by_cell.size() * by_cell.mean() ** 2).sum() / lof_df)
-    by_sf = pd.Series(r2).groupby(seed_f)
-    sf_df = max(len(by_sf.size()) - n_seeds - n_f + 1, 1)
-    rest_df = max(pure_df - sf_df, 1)
-    ms_within = float(np.sum((r2 - by_sf.transform("mean").to_numpy()) ** 2) / rest_df)
-    ms_sf = float((by_sf.size() * by_sf.mean() ** 2).sum() / sf_df)
-    var_sf = max(ms_sf - ms_within, 0.0) / _n0(by_sf.size().to_numpy(float))
-    var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
+    # the (seed, f) and (seed, p) offsets, fitted by least squares beside the (p, f) cells
+    # (the p grid's D_F are a subset of the main p's, so the layout is not quite balanced
+    # and group means alone are not orthogonal); the seeds are spanned by either offset
+    C, SF, SP = _indicators(cell), _indicators(pd.MultiIndex.from_arrays([seed, F])), \
+        _indicators(pd.MultiIndex.from_arrays([seed, P]))
+    ss_all, rank_all = _rss(r, np.column_stack([C, SF, SP]))
+    ms_within = ss_all / max(n - rank_all, 1)
+    var_sf = _added_variance(r, np.column_stack([C, SP]), SF, ss_all, rank_all, ms_within)
+    var_sp = _added_variance(r, np.column_stack([C, SF]), SP, ss_all, rank_all, ms_within)
     counts = by_seed.size().to_numpy(float)
     m = counts.mean()
-    per_f = float((by_sf.size() ** 2).groupby(level=0).sum().mean())  # Σ_f (runs at f)² of a seed
-    var_seed = max(float(np.var(by_seed.mean(), ddof=1)) - ms_within / m - var_sf * per_f / m**2, 0.0)
+    # Σ (runs at one f, or p)² over a seed's groups, on average over seeds
+    per_f, per_p = (float((X.sum(axis=0) ** 2).sum() / n_seeds) for X in (SF, SP))
+    var_seed = max(float(np.var(by_seed.mean(), ddof=1)) - ms_within / m - (var_sf * per_f + var_sp * per_p) / m**2,
+                   0.0)
+    var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
     return GapNoise(float(np.sqrt(var_seed)), float(np.sqrt(var_sf)), float(np.sqrt(var_cell)),
                     float(np.sqrt(ms_within)), ms_lof / ms_pure, int(lof_df), int(pure_df),
-                    float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df)))
+                    float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df)), float(np.sqrt(var_sp)))
+
+
+def _indicators(keys) -> np.ndarray:
+    """One indicator column per distinct key."""
+    codes, uniques = pd.factorize(keys)
+    out = np.zeros((len(codes), len(uniques)))
+    out[np.arange(len(codes)), codes] = 1.0
+    return out
+
+
+def _rss(r: np.ndarray, X: np.ndarray) -> tuple[float, int]:
+    coef, *_ = np.linalg.lstsq(X, r, rcond=None)
+    return float(np.sum((r - X @ coef) ** 2)), int(np.linalg.matrix_rank(X))
+
+
+def _added_variance(r: np.ndarray, base: np.ndarray, added: np.ndarray, ss_all: float, rank_all: int,
+                    ms_within: float) -> float:
+    """σ² of the offsets in ``added`` (one indicator column per group) by the method of
+    moments: the residual sum of squares they remove once ``base`` is in (type II), per
+    degree of freedom, less the scatter, over the effective group size."""
+    ss_base, rank_base = _rss(r, base)
+    df = rank_all - rank_base
+    if df < 1:
+        return 0.0
+    return max((ss_base - ss_all) / df - ms_within, 0.0) / _n0(added.sum(axis=0))
 
 
 def cell_residuals(fit, pts: pd.DataFrame) -> pd.DataFrame:
@@ -259,8 +290,8 @@ def misfit_text(tests: pd.DataFrame) -> str:
 
 def noise_draw(rng: np.random.Generator, design: pd.DataFrame, noise: GapNoise) -> np.ndarray:
     """One draw of log-loss noise for the (p, f, seed) rows of ``design``, with the parts
-    of ``noise``: an offset per seed, per (seed, f) and per (p, f) cell, and each row's
-    own scatter."""
+    of ``noise``: an offset per seed, per (seed, f), per (seed, p) and per (p, f) cell,
+    and each row's own scatter."""
     P, F = design["pretrain_tokens"].to_numpy(float), design["tokens"].to_numpy(float)
     seeds = design["seed"].to_numpy()
 
@@ -268,8 +299,8 @@ def noise_draw(rng: np.random.Generator, design: pd.DataFrame, noise: GapNoise) 
         codes, uniques = pd.factorize(pd.MultiIndex.from_arrays(keys) if len(keys) > 1 else keys[0])
         return rng.normal(0.0, sigma, len(uniques))[codes]
 
-    return (offsets([seeds], noise.seed) + offsets([seeds, F], noise.seed_f) + offsets([P, F], noise.cell)
-            + rng.normal(0.0, noise.within, len(design)))
+    return (offsets([seeds], noise.seed) + offsets([seeds, F], noise.seed_f) + offsets([seeds, P], noise.seed_p)
+            + offsets([P, F], noise.cell) + rng.normal(0.0, noise.within, len(design)))
 
 
 @single_threaded
@@ -344,7 +375,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
         extra[f"closed_{name}"] = int(closed.sum())
         extra[f"closed_covering_{name}"] = int((closed & (st <= c)).sum())
     return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(pts)), "G_true": g_true,
-            **{f"sigma_{k}": getattr(noise, k) for k in ("seed", "seed_f", "cell", "within")},
+            **{f"sigma_{k}": getattr(noise, k) for k in ("seed", "seed_f", "seed_p", "cell", "within")},
             "lack_of_fit_F": noise.lof_F, "lack_of_fit_p": noise.lof_p, "draws": int(draws), "seed": int(seed),
             "coverage_chi2": float(np.mean(st <= CHI2_1_95)), "q50": q50, "q90": q90, "q95": q95,
             "critical": max(CHI2_1_95, q95), "wall_s": round(time.perf_counter() - t0, 1),
