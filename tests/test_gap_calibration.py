@@ -170,6 +170,31 @@ def test_residual_noise_tells_a_checkpoints_offset_from_a_subsets():
     assert residual_noise(fit_barnett(plain, n_boot=0), plain).seed_p < 0.002
 
 
+def test_residual_noise_recovers_each_offset_on_the_unbalanced_layout():
+    # the design as run: the main p is fine-tuned on one more f than the grid's p, so
+    # the (seed, f) and (seed, p) offsets are not orthogonal and their group sizes differ;
+    # averaged over draws, each σ² comes back at its size, and the seed's own offset is not
+    # inflated by the (seed, p) one (every f of a seed shares its checkpoints' offsets)
+    grid = barnett_runs(TRUE, noise=0.0, p_grid=np.geomspace(1e5, 1e8, 4), f_grid=np.geomspace(1e3, 1e6, 4))
+    grid = grid[(grid["tokens"] < 1e6 - 1) | (grid["pretrain_tokens"] > 1e8 - 1)].reset_index(drop=True)
+    seeds, truth = 12, {"seed_f": 0.012, "seed_p": 0.02, "within": 0.004}
+    estimates = {k: [] for k in ("seed", *truth)}
+    for draw in range(6):
+        rng = np.random.default_rng(100 + draw)
+        runs = grid.loc[grid.index.repeat(seeds)].assign(seed=np.tile(np.arange(seeds), len(grid)))
+        noise = rng.normal(0, truth["within"], len(runs))
+        for keys, sigma in ((["seed", "tokens"], truth["seed_f"]), (["seed", "pretrain_tokens"], truth["seed_p"])):
+            codes = runs.groupby(keys).ngroup().to_numpy()
+            noise = noise + rng.normal(0, sigma, codes.max() + 1)[codes]
+        runs = runs.assign(loss=runs["loss"] * np.exp(noise)).reset_index(drop=True)
+        z = residual_noise(fit_barnett(runs, n_boot=0), runs)
+        for k in estimates:
+            estimates[k].append(getattr(z, k) ** 2)
+    for k, sigma in truth.items():
+        assert 0.7 * sigma**2 < np.mean(estimates[k]) < 1.3 * sigma**2, (k, np.sqrt(np.mean(estimates[k])))
+    assert np.sqrt(np.mean(estimates["seed"])) < 0.006
+
+
 def test_a_misfit_the_seeds_share_raises_the_critical_value():
     # with the misfit drawn as a (p, f) offset, the statistic at the law's G is no longer
     # χ²₁-small: the calibrated interval widens where χ²₁'s would narrow with the seeds

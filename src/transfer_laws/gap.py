@@ -174,7 +174,11 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     C, SF, SP = _indicators(cell), _indicators(pd.MultiIndex.from_arrays([seed, F])), \
         _indicators(pd.MultiIndex.from_arrays([seed, P]))
     ss_all, rank_all = _rss(r, np.column_stack([C, SF, SP]))
-    ms_within = ss_all / max(n - rank_all, 1)
+    lof_p = float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df))
+    if n - rank_all < 1:  # no scatter is left beside both offsets (one f or one p): they cannot be told apart
+        return GapNoise(0.0, 0.0, 0.0, float(np.sqrt(ms_pure)), ms_lof / ms_pure, int(lof_df), int(pure_df),
+                        lof_p)
+    ms_within = ss_all / (n - rank_all)
     var_sf = _added_variance(r, np.column_stack([C, SP]), SF, ss_all, rank_all, ms_within)
     var_sp = _added_variance(r, np.column_stack([C, SF]), SP, ss_all, rank_all, ms_within)
     counts = by_seed.size().to_numpy(float)
@@ -186,7 +190,7 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
     var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
     return GapNoise(float(np.sqrt(var_seed)), float(np.sqrt(var_sf)), float(np.sqrt(var_cell)),
                     float(np.sqrt(ms_within)), ms_lof / ms_pure, int(lof_df), int(pure_df),
-                    float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df)), float(np.sqrt(var_sp)))
+                    lof_p, float(np.sqrt(var_sp)))
 
 
 def _indicators(keys) -> np.ndarray:
@@ -204,14 +208,17 @@ def _rss(r: np.ndarray, X: np.ndarray) -> tuple[float, int]:
 
 def _added_variance(r: np.ndarray, base: np.ndarray, added: np.ndarray, ss_all: float, rank_all: int,
                     ms_within: float) -> float:
-    """σ² of the offsets in ``added`` (one indicator column per group) by the method of
-    moments: the residual sum of squares they remove once ``base`` is in (type II), per
-    degree of freedom, less the scatter, over the effective group size."""
+    """σ² of the offsets in ``added`` (indicator columns Z, one per group) by the method of
+    moments (Henderson's method III): the residual sum of squares they remove once ``base``
+    is in (type II) has expectation df·σ²_within + tr(Z′MZ)·σ², with M the projection off
+    ``base``'s columns; on an unbalanced layout tr(Z′MZ) is not df times a group size."""
     ss_base, rank_base = _rss(r, base)
     df = rank_all - rank_base
     if df < 1:
         return 0.0
-    return max((ss_base - ss_all) / df - ms_within, 0.0) / _n0(added.sum(axis=0))
+    coef, *_ = np.linalg.lstsq(base, added, rcond=None)
+    trace = float(np.sum((added - base @ coef) ** 2))
+    return max((ss_base - ss_all) - df * ms_within, 0.0) / trace
 
 
 def cell_residuals(fit, pts: pd.DataFrame) -> pd.DataFrame:
