@@ -230,15 +230,16 @@ from transfer_laws.errors import InputError
 from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, experiment_results,
                                           main_finetunes)
 
-lr_rows, lr_lines, lr_studies = [], [], {}
-for src, tgt in TARGET_PAIRS:
-    if (src, tgt) not in fits_of:
-        continue
+lr_rows, lr_lines, lr_studies, not_run = [], [], {}, []
+for src, tgt in fits_of:
     pair = f"{src} → {tgt}"
     if not (Path(BASE_PROFILE).exists() and Path(OTHER_PROFILE).exists()):
         lr_lines.append(f"- **{pair}**: the experiment's profiles are not here.")
         continue
     base, other = (read_study(src, tgt, p, experiment_results(results), data_dir) for p in (BASE_PROFILE, OTHER_PROFILE))
+    if (src, tgt) not in TARGET_PAIRS and not any(r["config"]["kind"] == "finetune" for r in other.records):
+        not_run.append(pair)  # the experiment was run for Table 1's pairs and, where it says so, others
+        continue
     if not (base.main_complete and other.main_complete):
         lr_lines.append(f"- **{pair}**: not run, or not complete ({len(base.records)} of {base.planned} and "
                         f"{len(other.records)} of {other.planned} planned runs); `transfer-laws sweep --source {src} "
@@ -250,7 +251,7 @@ for src, tgt in TARGET_PAIRS:
     except InputError as e:
         lr_lines.append(f"- **{pair}**: {e}")
         continue
-    lr_studies[src] = (base, other)
+    lr_studies[(src, tgt)] = (base, other)
     for _, r in c.constants().iterrows():
         lr_rows.append({"pair": f"{pair}, fine-tuning LR {r['fine-tuning LR']:g}", "ours": True,
                         **{k: r[k] for k in r.index if k != "fine-tuning LR"}})
@@ -271,11 +272,13 @@ for src, tgt in TARGET_PAIRS:
                 digits=3, formats={k: "{:+.3f}" for k in ("change", "low", "high")} | {k: "{:.0%}" for k in warm})
 if lr_rows:
     paper_rows = [{**{k: r[k] for k in ("pair", "k", "alpha", "beta")}, "ours": False}
-                  for r in PAPER_TABLE1 if r["source"] in lr_studies]
+                  for r in PAPER_TABLE1 if (r["source"], "python") in lr_studies]
     lr_table = pd.concat([pd.DataFrame(lr_rows), pd.DataFrame(paper_rows)], ignore_index=True)
     figures.show(figures.exponents_by_pair(lr_table, "α and β at two fine-tuning LRs"),
                  "table1-finetune-lr", "Made by notebooks/table1.py from results/experiments/table1-ft-lr "
                  "(transfer_laws.lr_sensitivity).")
+if not_run:
+    lr_lines.append(f"- Not run at 3e-4: {', '.join(not_run)}.")
 display(Markdown("\n".join(lr_lines) if lr_lines else "No study of the two pairs is in the book."))
 
 # %% [markdown]
@@ -286,8 +289,8 @@ display(Markdown("\n".join(lr_lines) if lr_lines else "No study of the two pairs
 # the experiment's own checkpoints, so it can differ from the comparison above.
 
 # %%
-if len(lr_studies) == 2:
-    (a_src, (a_base, a_other)), (b_src, (b_base, b_other)) = lr_studies.items()
+if all(pair in lr_studies for pair in TARGET_PAIRS):
+    (a_src, (a_base, a_other)), (b_src, (b_base, b_other)) = ((src, lr_studies[(src, tgt)]) for src, tgt in TARGET_PAIRS)
     lines = []
     for a_sd, b_sd in ((a_base, b_base), (a_other, b_other)):
         lr = main_finetunes(a_sd)["lr"].iloc[0]

@@ -119,3 +119,28 @@ def test_the_exponents_figure_keeps_its_title():
     spec = exponents_by_pair(table, "α and β at two fine-tuning LRs").to_dict()
     assert spec["title"] == "α and β at two fine-tuning LRs"
     assert [p["layer"][1]["encoding"]["x"]["title"] for p in spec["hconcat"]] == ["α (D_F exponent)", "β (N exponent)"]
+
+
+def test_the_table1_claims_are_tested_at_one_lr_as_the_claims_page_tests_them():
+    # english's α above english+code's by 0.2, β the same: the α order holds; a source
+    # pair of claims.CLOSER with no study here (english vs code) is not reported
+    from transfer_laws.lr_sensitivity import source_claims_at_lr
+
+    far = design_runs(Truth(alpha=0.35), seed=43, source="english", target="python")
+    close = design_runs(Truth(alpha=0.15), seed=44, source="english+code", target="python")
+    close = pd.concat([far[far["kind"] == "scratch"], close[close["kind"] == "finetune"]], ignore_index=True)
+    studies = []
+    for src, runs in (("english", far), ("english+code", close)):
+        sd = _study(runs, 3e-4, source=src)
+        sd.target, sd.hernandez, sd.missing, sd.planned, sd.main_complete = "python", None, {}, len(runs), True
+        studies.append(sd)
+    summary, detail = source_claims_at_lr(studies)
+    rows = detail.set_index("key")
+    assert set(rows["pair"]) == {"english vs english+code → python"}
+    assert rows.loc["alpha_closer", "verdict"] == "holds"
+    assert rows.loc["alpha_closer", "low"] > 0
+    # β's interval covers the true 0 but is wider than the equality margin: can't tell
+    assert rows.loc["beta_source", "low"] <= 0 <= rows.loc["beta_source", "high"]
+    assert rows.loc["beta_source", "verdict"] == "can't tell"
+    assert all(sd.hernandez is not None for sd in studies)  # fitted once, kept on the study
+    assert summary.set_index("claim")["verdict"].to_dict() == {c: v for c, v in zip(detail["claim"], detail["verdict"])}

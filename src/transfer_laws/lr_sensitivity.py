@@ -214,3 +214,31 @@ def between_sources(a, b) -> FitResults:
                          "compared on the same from-scratch runs")
     both = pd.concat([a.main_runs, b.main_runs[b.main_runs["kind"] == "finetune"]], ignore_index=True)
     return compare_sources(both, source_a=a.source, source_b=b.source, n_boot=0)
+
+
+def source_claims_at_lr(studies: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Table 1 claims (``claims.source_claims``: β equal across sources, α smaller for
+    the closer source, on every source pair of ``claims.CLOSER``) tested as the claims page
+    tests them, on ``studies``: ``read_study`` of pairs fine-tuned at one LR, each fitted
+    here as ``load_study`` fits the book's (its Table 1 fit, no bootstrap). A source pair
+    with a study missing is left out: nothing was tested. Returns (one row per claim with
+    its combined verdict, one row per claim and pair), as ``claims.assess`` does, the
+    Bonferroni correction counting these pairs."""
+    from dataclasses import asdict
+
+    from .analysis import SCRATCH_FORM_OF_FIT
+    from .claims import combine, correct_for_tests, source_claims
+
+    by_pair = {}
+    for sd in studies:
+        if sd.hernandez is None:
+            sd.hernandez = fit_hernandez(sd.main_runs, n_boot=0, scratch_form=SCRATCH_FORM_OF_FIT)
+        by_pair[(sd.source, sd.target, "one LR")] = sd
+    claims = correct_for_tests([c for c in source_claims(by_pair) if c.runs > 0])
+    detail = pd.DataFrame([{"paper": c.paper, "claim": c.claim,
+                            **{k: v for k, v in asdict(c).items() if k != "recheck"}} for c in claims])
+    summary = pd.DataFrame([{"paper": these[0].paper, "claim": these[0].claim, "verdict": combine(these),
+                             "tested on": ", ".join(c.pair for c in these)}
+                            for key in dict.fromkeys(c.key for c in claims)
+                            for these in [[c for c in claims if c.key == key]]])
+    return summary, detail
