@@ -278,8 +278,8 @@ if lr_rows:
                  "table1-finetune-lr", "Made by notebooks/table1.py from results/experiments/table1-ft-lr "
                  "(transfer_laws.lr_sensitivity).")
 if not_run:
-    lr_lines.append(f"- Not run at 3e-4: {', '.join(not_run)}.")
-display(Markdown("\n".join(lr_lines) if lr_lines else "No study of the two pairs is in the book."))
+    lr_lines.append(f"- Not in the experiment (no fine-tune at its lower LR): {', '.join(not_run)}.")
+display(Markdown("\n".join(lr_lines) if lr_lines else "No study is in the book yet."))
 
 # %% [markdown]
 # ### The paper's two readings at each fine-tuning LR

@@ -144,3 +144,8 @@ def test_the_table1_claims_are_tested_at_one_lr_as_the_claims_page_tests_them():
     assert rows.loc["beta_source", "verdict"] == "can't tell"
     assert all(sd.hernandez is not None for sd in studies)  # fitted once, kept on the study
     assert summary.set_index("claim")["verdict"].to_dict() == {c: v for c, v in zip(detail["claim"], detail["verdict"])}
+    # two LRs at once are refused, and so is one pair twice
+    with pytest.raises(InputError, match="one LR at a time"):
+        source_claims_at_lr([studies[0], _study(far, 3e-3, source="code")])
+    with pytest.raises(InputError, match="given twice"):
+        source_claims_at_lr([studies[0], studies[0]])

@@ -175,19 +175,23 @@ def residual_noise(fit, pts: pd.DataFrame) -> GapNoise:
         _indicators(pd.MultiIndex.from_arrays([seed, P]))
     ss_all, rank_all = _rss(r, np.column_stack([C, SF, SP]))
     lof_p = float(f_dist.sf(ms_lof / ms_pure, lof_df, pure_df))
-    if n - rank_all < 1:  # no scatter is left beside both offsets (one f or one p): they cannot be told apart
-        return GapNoise(0.0, 0.0, 0.0, float(np.sqrt(ms_pure)), ms_lof / ms_pure, int(lof_df), int(pure_df),
-                        lof_p)
-    ms_within = ss_all / (n - rank_all)
-    var_sf = _added_variance(r, np.column_stack([C, SP]), SF, ss_all, rank_all, ms_within)
-    var_sp = _added_variance(r, np.column_stack([C, SF]), SP, ss_all, rank_all, ms_within)
+    var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
+    if n - rank_all < 1:
+        # no scatter is left beside both offsets (one f or one p): they cannot be told
+        # apart from it, so they stay in the scatter; the seed and the cells still can
+        ms_within, var_sf, var_sp = ms_pure, 0.0, 0.0
+    else:
+        ms_within = ss_all / (n - rank_all)
+        var_sf = _added_variance(r, np.column_stack([C, SP]), SF, ss_all, rank_all, ms_within)
+        var_sp = _added_variance(r, np.column_stack([C, SF]), SP, ss_all, rank_all, ms_within)
+    # the seed from its means, less what the scatter and the (seed, f) and (seed, p)
+    # offsets put there; exact where every seed has the same runs, as the grid does
     counts = by_seed.size().to_numpy(float)
     m = counts.mean()
     # Σ (runs at one f, or p)² over a seed's groups, on average over seeds
     per_f, per_p = (float((X.sum(axis=0) ** 2).sum() / n_seeds) for X in (SF, SP))
     var_seed = max(float(np.var(by_seed.mean(), ddof=1)) - ms_within / m - (var_sf * per_f + var_sp * per_p) / m**2,
                    0.0)
-    var_cell = max(ms_lof - ms_pure, 0.0) / _n0(by_cell.size().to_numpy(float))
     return GapNoise(float(np.sqrt(var_seed)), float(np.sqrt(var_sf)), float(np.sqrt(var_cell)),
                     float(np.sqrt(ms_within)), ms_lof / ms_pure, int(lof_df), int(pure_df),
                     lof_p, float(np.sqrt(var_sp)))

@@ -219,22 +219,36 @@ def between_sources(a, b) -> FitResults:
 def source_claims_at_lr(studies: list) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The Table 1 claims (``claims.source_claims``: β equal across sources, α smaller for
     the closer source, on every source pair of ``claims.CLOSER``) tested as the claims page
-    tests them, on ``studies``: ``read_study`` of pairs fine-tuned at one LR, each fitted
-    here as ``load_study`` fits the book's (its Table 1 fit, no bootstrap). A source pair
-    with a study missing is left out: nothing was tested. Returns (one row per claim with
+    tests them, on ``studies``: ``read_study`` of pairs fine-tuned at one LR (one study per
+    pair), each fitted here as ``load_study`` fits the book's (its Table 1 fit, no
+    bootstrap; a fit that fails is reported as the claims page reports it). A source pair
+    without both studies is left out: nothing was tested. Returns (one row per claim with
     its combined verdict, one row per claim and pair), as ``claims.assess`` does, the
-    Bonferroni correction counting these pairs."""
+    Bonferroni correction counting these pairs only."""
     from dataclasses import asdict
 
     from .analysis import SCRATCH_FORM_OF_FIT
-    from .claims import combine, correct_for_tests, source_claims
+    from .claims import CLOSER, combine, correct_for_tests, source_claims
 
     by_pair = {}
     for sd in studies:
-        if sd.hernandez is None:
-            sd.hernandez = fit_hernandez(sd.main_runs, n_boot=0, scratch_form=SCRATCH_FORM_OF_FIT)
-        by_pair[(sd.source, sd.target, "one LR")] = sd
-    claims = correct_for_tests([c for c in source_claims(by_pair) if c.runs > 0])
+        if (sd.source, sd.target) in by_pair:
+            raise InputError(f"{sd.source} → {sd.target} is given twice; one study per pair")
+        by_pair[(sd.source, sd.target)] = sd
+    lrs = {_one_lr(sd, main_finetunes(sd)) for sd in studies}
+    if len(lrs) > 1:
+        raise InputError(f"the studies fine-tune at {', '.join(f'{v:g}' for v in sorted(lrs))}; the claims are tested at "
+                         "one LR at a time")
+    for sd in studies:
+        if sd.hernandez is None and "hernandez" not in sd.missing:
+            try:
+                sd.hernandez = fit_hernandez(sd.main_runs, n_boot=0, scratch_form=SCRATCH_FORM_OF_FIT)
+            except InputError as e:
+                sd.missing["hernandez"] = str(e)
+    present = {f"{far} vs {close} → {target}" for far, close, target, _ in CLOSER
+               if (far, target) in by_pair and (close, target) in by_pair}
+    claims = correct_for_tests([c for c in source_claims({(*k, "one LR"): sd for k, sd in by_pair.items()})
+                                if c.pair in present])
     detail = pd.DataFrame([{"paper": c.paper, "claim": c.claim,
                             **{k: v for k, v in asdict(c).items() if k != "recheck"}} for c in claims])
     summary = pd.DataFrame([{"paper": these[0].paper, "claim": these[0].claim, "verdict": combine(these),
