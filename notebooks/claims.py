@@ -138,13 +138,20 @@ for key, (paper, claim) in CLAIMS.items():
 from pathlib import Path
 
 from transfer_laws.analysis import read_study
+from transfer_laws.data import DataError
+from transfer_laws.errors import InputError
 from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, experiment_results, main_finetunes,
                                           source_claims_at_lr)
 
-lr_summary, lr_detail = [], []
+lr_summary, lr_detail, by_lr = [], [], {}
 if Path(BASE_PROFILE).exists() and Path(OTHER_PROFILE).exists():
-    by_lr = {prof: {(sd.source, sd.target): read_study(sd.source, sd.target, prof, experiment_results(results), data_dir)
-                    for sd in loaded if sd.target == "python"} for prof in (BASE_PROFILE, OTHER_PROFILE)}
+    try:
+        by_lr = {prof: {(sd.source, sd.target): read_study(sd.source, sd.target, prof, experiment_results(results),
+                                                           data_dir)
+                        for sd in loaded if sd.target == "python"} for prof in (BASE_PROFILE, OTHER_PROFILE)}
+    except (DataError, InputError) as e:
+        display(Markdown(f"The experiment's design cannot be planned here ({e})."))
+if by_lr:
     both = [k for k in by_lr[BASE_PROFILE]
             if all(x[k].main_complete and any(r["config"]["kind"] == "finetune" for r in x[k].records)
                    for x in by_lr.values())]
