@@ -34,7 +34,7 @@ from transfer_laws.analysis import load_study, out_of_sample, read_study
 from transfer_laws.errors import InputError
 from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, between_sources, compare_lrs, constant_changes,
                                           experiment_results, loss_change, main_finetunes)
-from transfer_laws.precision import WIDTH_TARGET
+from transfer_laws.precision import WIDTH_TARGET, width_outlook
 
 
 def ends(est: float, lo: float, hi: float, fmt: str = ".3g") -> str:
@@ -73,9 +73,12 @@ def main() -> None:
                     row[f"{sym} width"] = f"{w:.3f}" + (" ✓" if w <= WIDTH_TARGET else "")
             row["best in warm-up, by D_F"] = ", ".join(f"{v:.0%}" for v in warm)
             table.append(row)
-        for row, disp, (_, j) in zip(table[-2:], c.dispersions(), c.joint_constants().iterrows()):
+        for row, disp, (_, j), fit, sd in zip(table[-2:], c.dispersions(), c.joint_constants().iterrows(), c.fits,
+                                              (base, other)):
             row["dispersion φ"] = f"{disp:.2g}"
             row["α, β in the joint fit"] = f"{j['alpha']:.3g}, {j['beta']:.3g}"
+            w = width_outlook(fit, sd.main_runs).set_index("exponent")["seeds for target"]
+            row[f"seeds for width {WIDTH_TARGET} (α, β; projection)"] = f"{w['alpha']:.0f}, {w['beta']:.0f}"
         # as first registered, before the checkpoint confound at 6.6k and 25k was seen: against cpu's 3e-3
         cpu_study = read_study(source, args.target, "cpu", args.results)
         first = constant_changes(cpu_study.main_runs, other.main_runs, "cpu 3e-3", "LR 3e-4").conf_int()
