@@ -140,7 +140,7 @@ from pathlib import Path
 from transfer_laws.analysis import read_study
 from transfer_laws.data import DataError
 from transfer_laws.errors import InputError
-from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, experiment_results, main_finetunes,
+from transfer_laws.lr_sensitivity import (BASE_PROFILE, OTHER_PROFILE, experiment_results, lr_label, main_finetunes,
                                           source_claims_at_lr)
 
 lr_summary, lr_detail, by_lr = [], [], {}
@@ -158,7 +158,7 @@ if by_lr:
     for prof in (BASE_PROFILE, OTHER_PROFILE) if len(both) >= 2 else ():
         exp = [by_lr[prof][k] for k in both]
         summary_lr, detail_lr = source_claims_at_lr(exp)
-        lr = f"{main_finetunes(exp[0])['lr'].iloc[0]:g}"
+        lr = lr_label(main_finetunes(exp[0])['lr'].iloc[0])
         lr_summary.append(summary_lr.assign(**{"fine-tuning LR": lr}))
         lr_detail.append(detail_lr.assign(**{"fine-tuning LR": lr}))
 if lr_detail:

@@ -418,6 +418,23 @@ def test_width_outlook_gives_no_seed_count_where_seeds_cannot_help():
     assert w["limited by lack of fit"].all() and (w["seeds for target"] == math.inf).all()
 
 
+def test_the_target_lines_say_met_a_seed_count_or_why_there_is_none():
+    from transfer_laws.precision import target_lines
+
+    def row(exponent, width, limited=False, need=math.inf):
+        return {"exponent": exponent, "width": width, "meets target": bool(np.isfinite(width) and width <= 0.3),
+                "seeds now": 3.0, "projected at seeds now": width, "dispersion": 3.0 if limited else 1.0,
+                "limited by lack of fit": limited, "seeds for target": need}
+
+    met, counted = target_lines("a → b", pd.DataFrame([row("alpha", 0.21), row("beta", 0.34, need=4)]),
+                                {"alpha": 2.0, "beta": 3.0})
+    assert "α" in met and "target met" in met and "gpu" not in met
+    assert "β" in counted and "target not met" in counted and "about 4 seeds" in counted and "3×" in counted
+    unbounded, misfit = target_lines("a → b", pd.DataFrame([row("alpha", math.inf), row("beta", 0.5, limited=True)]))
+    assert "unbounded" in unbounded and "no seed count" in unbounded
+    assert "lack of fit" in misfit and "seeds per point would" not in misfit and "gpu" not in misfit
+
+
 def test_a_fit_that_cannot_be_judged_says_what_would_settle_it_for_a_complete_study_too():
     from transfer_laws.claims import _cannot_judge
 

@@ -149,3 +149,9 @@ def test_the_table1_claims_are_tested_at_one_lr_as_the_claims_page_tests_them():
         source_claims_at_lr([studies[0], _study(far, 3e-3, source="code")])
     with pytest.raises(InputError, match="given twice"):
         source_claims_at_lr([studies[0], studies[0]])
+
+
+def test_a_learning_rate_is_labelled_as_the_profiles_write_it():
+    from transfer_laws.lr_sensitivity import lr_label
+
+    assert [lr_label(v) for v in (3e-3, 3e-4, 1e-3, 2.5e-4, 1.0)] == ["3e-3", "3e-4", "1e-3", "2.5e-4", "1e0"]

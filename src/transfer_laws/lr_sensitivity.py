@@ -45,6 +45,13 @@ KEYS = ["n_params", "tokens", "seed"]
 CHANGES = (("alpha_diff", "α"), ("beta_diff", "β"))  # what the profile registered
 
 
+def lr_label(lr: float) -> str:
+    """A learning rate as the profiles and the text write it: 3e-4, not 0.0003."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def experiment_results(results: str | Path) -> Path:
     return Path(results) / EXPERIMENT_RESULTS
 

@@ -103,3 +103,34 @@ def lever_arm(profile_a: dict, profile_b: dict) -> dict[str, float]:
     more = math.sqrt(cells_b / cells_a)
     return {"beta": spread(profile_b["sizes"]) / spread(profile_a["sizes"]) * more,
             "alpha": spread(profile_b["finetune_tokens"]) / spread(profile_a["finetune_tokens"]) * more}
+
+
+def target_lines(pair: str, outlook: pd.DataFrame, arm: dict[str, float] | None = None) -> list[str]:
+    """One markdown line per exponent of ``outlook`` (``width_outlook``): whether its
+    interval meets the width target, and if not, what the projection says would: a seed
+    count, or why none is given (unbounded, lack of fit, none up to the cap); ``arm``
+    (``lever_arm``) adds what a wider design would do at the same noise."""
+    lines = []
+    for _, r in outlook.iterrows():
+        sym = "α" if r["exponent"] == "alpha" else "β"
+        if r["meets target"]:
+            lines.append(f"- **{pair}**, {sym}: width {r['width']:.3f} ≤ {WIDTH_TARGET}: **target met**.")
+            continue
+        if not np.isfinite(r["width"]):
+            width, seeds = "unbounded", "no seed count is projected from an unbounded interval"
+        elif r["limited by lack of fit"]:
+            width = f"{r['width']:.3f}"
+            seeds = (f"the dispersion φ = {r['dispersion']:.3g} > {LACK_OF_FIT:g} says the width is limited by lack of "
+                     "fit (the runs scatter about the law more than between seeds), so more seeds will not meet the "
+                     "target")
+        elif np.isfinite(r["seeds for target"]):
+            width = f"{r['width']:.3f}"
+            seeds = (f"by the projection about {r['seeds for target']:.0f} seeds per point would meet it (now "
+                     f"{r['seeds now']:.2g}; the projection at that is {r['projected at seeds now']:.3f}, the measured "
+                     "width)")
+        else:
+            width, seeds = f"{r['width']:.3f}", "by the projection no number of seeds up to 100 would, at this design"
+        wider = (f"; the gpu profile's wider design would narrow it about {arm[r['exponent']]:.2g}× at the same noise"
+                 if arm else "")
+        lines.append(f"- **{pair}**, {sym}: width {width} > {WIDTH_TARGET}: **target not met**; {seeds}{wider}.")
+    return lines
