@@ -79,6 +79,23 @@ def test_a_statistic_inflated_by_the_design_raises_the_critical_value(monkeypatc
     assert 1.6 * CHI2_1_95 < entry["critical"] < 2.5 * CHI2_1_95
 
 
+def test_what_if_designs_draw_on_their_own_rows_and_noise():
+    # a misfit every seed shares: 4x the seeds sharpen the statistic at the true G (σ̂
+    # shrinks, the misfit does not), and without the misfit it falls back toward χ²₁
+    from dataclasses import replace
+
+    runs = _runs(seed=3, noise=0.003, misfit=0.01)
+    z = residual_noise(fit_barnett(runs, n_boot=0), runs)
+    rows = runs[["pretrain_tokens", "tokens", "seed"]]
+    more = pd.concat([rows.assign(seed=rows["seed"] + 1000 * k) for k in range(4)], ignore_index=True)
+    as_run = calibrate_gap(runs, 1e5, draws=10, seed=0)
+    seeds4 = calibrate_gap(runs, 1e5, draws=10, seed=0, design=more)
+    fits = calibrate_gap(runs, 1e5, draws=10, seed=0, noise=replace(z, cell=0.0))
+    assert (as_run["runs"], seeds4["runs"]) == (len(runs), 4 * len(runs))
+    assert seeds4["q50"] > 2 * as_run["q50"]
+    assert fits["sigma_cell"] == 0.0 and fits["critical"] < as_run["critical"]
+
+
 def test_a_seed_offset_enters_the_scatter_and_does_not_narrow_the_interval():
     # a seed's runs share an offset 5x their scatter: it shows in σ̂, so χ²₁'s interval
     # stays wide enough (what undercovers on our design is the shape of the fit, not this)

@@ -350,7 +350,8 @@ def points_sha(pts: pd.DataFrame) -> str:
 
 
 def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_DRAWS, seed: int = 0,
-                  progress=None, closure: bool = False) -> dict:
+                  progress=None, closure: bool = False, design: pd.DataFrame | None = None,
+                  noise: GapNoise | None = None) -> dict:
     """The profile statistic at the true G over ``draws`` synthetic studies like this
     size's runs: the truth is the fit's point estimate, the noise the parts of its
     residuals (``residual_noise``: the lack of fit enters as an offset per (p, f) cell that
@@ -362,19 +363,24 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
     offset enters σ̂ and lowers the statistic, so an underestimate errs on the safe side
     (benchmarks/README.md). ``closure=True`` also walks each draw's G profile (slower) and adds how often the interval closes and,
     among the draws where it does, how often it covers the truth, at 3.84 and at the
-    calibrated critical value."""
+    calibrated critical value.
+
+    What-if designs (``benchmarks/gap_power.py``): ``design``, other (p, f, seed) rows to
+    draw on (default: ``pts``'s own), and ``noise``, other noise parts (default: those of
+    the fit's residuals); the truth is still the fit to ``pts``."""
     from .records import git_commit
 
     form = LAWS["barnett"]
     truth = fit_barnett(pts, n_boot=0, n_params=float(n_params))
-    noise = residual_noise(truth, pts)
+    noise = residual_noise(truth, pts) if noise is None else noise
+    design = pts if design is None else design
     g_true = float(truth.params["G"])
-    P, F = pts["pretrain_tokens"].to_numpy(float), pts["tokens"].to_numpy(float)
+    P, F = design["pretrain_tokens"].to_numpy(float), design["tokens"].to_numpy(float)
     mu = form.fn(truth.params, P, F)
     rng = np.random.default_rng(seed)
     stats, profiles, t0 = [], [], time.perf_counter()
     for _ in (progress(range(draws)) if progress else range(draws)):
-        out = statistic_at(P, F, mu * np.exp(noise_draw(rng, pts, noise)), g_true, profile=closure)
+        out = statistic_at(P, F, mu * np.exp(noise_draw(rng, design, noise)), g_true, profile=closure)
         stats.append(out[0] if closure else out)
         if closure:
             profiles.append(out[1])
@@ -385,7 +391,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
         closed = np.array([closes(p, c) for p in profiles])
         extra[f"closed_{name}"] = int(closed.sum())
         extra[f"closed_covering_{name}"] = int((closed & (st <= c)).sum())
-    return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(pts)), "G_true": g_true,
+    return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(design)), "G_true": g_true,
             **{f"sigma_{k}": getattr(noise, k) for k in ("seed", "seed_f", "seed_p", "cell", "within")},
             "lack_of_fit_F": noise.lof_F, "lack_of_fit_p": noise.lof_p, "draws": int(draws), "seed": int(seed),
             "coverage_chi2": float(np.mean(st <= CHI2_1_95)), "q50": q50, "q90": q90, "q95": q95,
