@@ -255,7 +255,8 @@ for src, tgt in fits_of:
                     + f" (the seeds' offsets correlate {c.correlation:+.2f} between the LRs); {widths} "
                     f"(the target: {WIDTH_TARGET}); the fits' dispersion φ: {disp}.")
     display(Markdown(f"**{pair}**: the fine-tuned loss at {lr_label(c.lrs[1])} minus at {lr_label(c.lrs[0])}, paired by (N, D_F, "
-                     "seed), with its 95% t interval over the 3 seeds' mean changes (2 degrees of freedom), and the "
+                     f"seed), with its 95% t interval over the {len(base.seeds)} seeds' mean changes ({len(base.seeds) - 1} degrees of "
+                     "freedom), and the "
                      "share of fine-tunes best inside warm-up at each LR"))
     warm = {f"best in warm-up at {lr_label(lr)}": c.losses["D_F"].map(w) for lr, w in zip(c.lrs, c.warmup)}
     tables.show(c.losses.drop(columns="se").assign(**warm),
