@@ -14,6 +14,7 @@ import pytest
 from transfer_laws.gap import (CALIBRATION_VERSION, MISFIT_PARTS, GapNoise, calibrate_gap, calibration_path, cell_residuals, gap_points,
                                misfit_p, misfit_tests, noise_draw, read_gap_calibration, residual_noise, statistic_at,
                                study_gap_fits, write_gap_calibration)
+from transfer_laws.errors import InputError
 from transfer_laws.laws import fit_barnett
 from transfer_laws.laws.barnett import CHI2_1_95
 from transfer_laws.synthetic import barnett_runs
@@ -79,7 +80,7 @@ def test_a_statistic_inflated_by_the_design_raises_the_critical_value(monkeypatc
     assert 1.6 * CHI2_1_95 < entry["critical"] < 2.5 * CHI2_1_95
 
 
-def test_what_if_designs_draw_on_their_own_rows_and_noise():
+def test_what_if_designs_draw_on_their_own_rows_and_noise(tmp_path):
     # a misfit every seed shares: 4x the seeds sharpen the statistic at the true G (σ̂
     # shrinks, the misfit does not), and without the misfit it falls back toward χ²₁
     from dataclasses import replace
@@ -94,6 +95,10 @@ def test_what_if_designs_draw_on_their_own_rows_and_noise():
     assert (as_run["runs"], seeds4["runs"]) == (len(runs), 4 * len(runs))
     assert seeds4["q50"] > 2 * as_run["q50"]
     assert fits["sigma_cell"] == 0.0 and fits["critical"] < as_run["critical"]
+    # a what-if draw is never stored, nor read, as the fits' calibration
+    assert not as_run["what_if"] and seeds4["what_if"] and fits["what_if"]
+    with pytest.raises(InputError, match="what-if"):
+        write_gap_calibration(tmp_path, "a", "b", "cpu", [seeds4], command="test")
 
 
 def test_a_seed_offset_enters_the_scatter_and_does_not_narrow_the_interval():

@@ -372,6 +372,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
 
     form = LAWS["barnett"]
     truth = fit_barnett(pts, n_boot=0, n_params=float(n_params))
+    what_if = design is not None or noise is not None
     noise = residual_noise(truth, pts) if noise is None else noise
     design = pts if design is None else design
     g_true = float(truth.params["G"])
@@ -392,6 +393,7 @@ def calibrate_gap(pts: pd.DataFrame, n_params: float, draws: int = CALIBRATION_D
         extra[f"closed_{name}"] = int(closed.sum())
         extra[f"closed_covering_{name}"] = int((closed & (st <= c)).sum())
     return {"N": float(n_params), "points_sha": points_sha(pts), "runs": int(len(design)), "G_true": g_true,
+            "what_if": what_if,
             **{f"sigma_{k}": getattr(noise, k) for k in ("seed", "seed_f", "seed_p", "cell", "within")},
             "lack_of_fit_F": noise.lof_F, "lack_of_fit_p": noise.lof_p, "draws": int(draws), "seed": int(seed),
             "coverage_chi2": float(np.mean(st <= CHI2_1_95)), "q50": q50, "q90": q90, "q95": q95,
@@ -406,10 +408,12 @@ def gap_critical(entry: dict | None) -> float:
 
 def _valid_entry(e) -> bool:
     """An entry the book may use: its size, its runs' hash and a finite critical value no
-    lower than χ²₁'s (a hand-edited file must not narrow an interval)."""
+    lower than χ²₁'s (a hand-edited file must not narrow an interval), not drawn on a
+    what-if design."""
     try:
         return (isinstance(e, dict) and isinstance(e.get("points_sha"), str) and np.isfinite(float(e["N"]))
-                and np.isfinite(float(e["critical"])) and float(e["critical"]) >= CHI2_1_95)
+                and np.isfinite(float(e["critical"])) and float(e["critical"]) >= CHI2_1_95
+                and not e.get("what_if"))
     except (KeyError, TypeError, ValueError):
         return False
 
@@ -425,6 +429,11 @@ def write_gap_calibration(results: str | Path, source: str, target: str, profile
     that cannot be read is kept beside the new one (``.unreadable``), not overwritten."""
     from .records import git_commit, hardware
 
+    what_if = [e["N"] for e in entries if e.get("what_if")]
+    if what_if:
+        raise InputError(f"the calibration entries at N = {what_if} were drawn on a what-if design or noise "
+                         "(calibrate_gap's design/noise), not on the runs as they are: they are not the fits' "
+                         "calibration; draw them without design= and noise= to store them")
     path = calibration_path(results, source, target, profile)
     old, problem = read_gap_calibration(results, source, target, profile)
     if "cannot be read" in problem:
